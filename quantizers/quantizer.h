@@ -1,0 +1,118 @@
+// The Quantizer plugin interface and its registry.
+//
+// A quantizer maps one weight tensor and a bit width to quantized weights: the dequantized
+// values that simulated (fake-quantized) execution uses, plus the integer codes and the
+// code -> value table that a packed low-bit kernel needs, plus its honest storage cost.
+//
+// Adding a quantizer is one .cc file and one BUILD line:
+//
+//   class MyQuantizer : public Quantizer { ... };
+//   QUANTBENCH_REGISTER_QUANTIZER("my_quantizer", "one-line description",
+//       [](ParamMap& params) -> absl::StatusOr<std::unique_ptr<Quantizer>> { ... });
+//
+// and the file's cc_library is listed in //quantizers:all with alwayslink = True (the
+// registration is a static initializer; without alwayslink the linker drops it).
+#ifndef QUANTBENCH_QUANTIZERS_QUANTIZER_H_
+#define QUANTBENCH_QUANTIZERS_QUANTIZER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kernels/status_macros.h"
+#include "quantizers/param_map.h"
+
+namespace quantbench {
+
+// A read-only view of one weight tensor. shape[0] is the output-channel (row) dimension:
+// dense weights are [out, in], convolution weights [out, in/groups, kh, kw].
+struct WeightView {
+  std::string name;
+  std::vector<int64_t> shape;
+  absl::Span<const float> values;
+
+  int64_t rows() const { return shape.empty() ? 1 : shape[0]; }
+  int64_t row_size() const { return rows() == 0 ? 0 : static_cast<int64_t>(values.size()) / rows(); }
+};
+
+// The result of quantizing one tensor.
+struct QuantizedTensor {
+  // Dequantized values, same order and length as the input: what simulated execution uses.
+  std::vector<float> values;
+  // One code per element, indexing the row's table: value = codebook[table(row) * levels + code].
+  std::vector<int32_t> codes;
+  // Number of code -> value tables: 1 (per-tensor) or rows (per-output-channel).
+  int64_t num_tables = 1;
+  // Entries per table (the number of representable levels, <= 2^bits).
+  int64_t levels_per_table = 0;
+  // num_tables * levels_per_table values. For uniform quantizers entry k is scale * (k - zero).
+  std::vector<float> codebook;
+  // Bits needed to store this tensor: codes at `bits` each plus every table or scale (fp32).
+  int64_t storage_bits = 0;
+};
+
+class Quantizer {
+ public:
+  virtual ~Quantizer() = default;
+
+  // Quantizes `weights` to `bits` bits per weight. Errors: InvalidArgument for a bit width the
+  // method does not support or for non-finite input (the message names the tensor).
+  virtual absl::StatusOr<QuantizedTensor> Quantize(const WeightView& weights, int bits) const = 0;
+
+  // Checked once per (quantizer, bits) cell before any work, so a sweep fails before it starts.
+  virtual absl::Status CheckBits(int bits) const = 0;
+};
+
+using QuantizerFactory = std::function<absl::StatusOr<std::unique_ptr<Quantizer>>(ParamMap&)>;
+
+struct QuantizerInfo {
+  std::string name;
+  std::string description;
+  QuantizerFactory factory;
+};
+
+class QuantizerRegistry {
+ public:
+  static QuantizerRegistry& Global();
+
+  // Registers a quantizer; a duplicate name aborts at start-up (two plugins, one name).
+  void Register(QuantizerInfo info);
+
+  // Builds the named quantizer from its parameters. Errors name the quantizer: an unknown
+  // name lists the registered ones; an unknown parameter lists the accepted ones.
+  absl::StatusOr<std::unique_ptr<Quantizer>> Create(const std::string& name,
+                                                    const std::map<std::string, std::string>& params) const;
+
+  std::vector<std::string> Names() const;
+  const QuantizerInfo* Find(const std::string& name) const;
+
+ private:
+  std::vector<QuantizerInfo> entries_;
+};
+
+// Checks shared by every quantizer: bits in [1, 16] and all values finite. Returns an
+// InvalidArgument error naming the tensor and the first offending index.
+absl::Status CheckQuantizerInput(const WeightView& weights, int bits);
+
+// Bits needed for `count` codes at `bits` each, plus `table_floats` fp32 table entries.
+int64_t StorageBits(int64_t count, int bits, int64_t table_floats);
+
+namespace internal {
+struct QuantizerRegistration {
+  QuantizerRegistration(const char* name, const char* description, QuantizerFactory factory) {
+    QuantizerRegistry::Global().Register({name, description, std::move(factory)});
+  }
+};
+}  // namespace internal
+
+}  // namespace quantbench
+
+#define QUANTBENCH_REGISTER_QUANTIZER(name, description, factory)                          \
+  static ::quantbench::internal::QuantizerRegistration QB_CONCAT_(qb_quantizer_registration_, \
+                                                                   __LINE__)(name, description, factory)
+
+#endif  // QUANTBENCH_QUANTIZERS_QUANTIZER_H_
