@@ -1,0 +1,314 @@
+#include "experiments/config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "kernels/status_macros.h"
+#include "quantizers/quantizer.h"
+
+namespace quantbench {
+namespace {
+
+namespace pb = google::protobuf;
+
+bool FileExists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+std::string JoinPath(const std::string& dir, const std::string& path) {
+  if (path.empty() || path[0] == '/' || dir.empty()) return path;
+  return dir.back() == '/' ? dir + path : dir + "/" + path;
+}
+
+std::string CurrentDirectory() {
+  char buffer[4096];
+  return getcwd(buffer, sizeof(buffer)) != nullptr ? std::string(buffer) : std::string(".");
+}
+
+// Collects the first parse error as "file:line:col: message" (1-based, like compilers).
+class FirstErrorCollector : public pb::io::ErrorCollector {
+ public:
+  explicit FirstErrorCollector(std::string file) : file_(std::move(file)) {}
+  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    if (error_.empty()) error_ = absl::StrCat(file_, ":", line + 1, ":", column + 1, ": ", message);
+  }
+  void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string file_;
+  std::string error_;
+};
+
+// Turns a field path such as {"quantizers", 1}, {"name", -1} into "file:line:col: quantizers[1].name"
+// using the locations the parser recorded. A field absent from the file points at its
+// nearest present parent (or the file itself).
+class Locator {
+ public:
+  struct Step {
+    std::string field;
+    int index = -1;  // -1 for singular fields
+  };
+
+  Locator(std::string file, const pb::TextFormat::ParseInfoTree* tree)
+      : file_(std::move(file)), tree_(tree) {}
+
+  std::string At(const std::vector<Step>& path) const {
+    const pb::Descriptor* descriptor = Experiment::descriptor();
+    const pb::TextFormat::ParseInfoTree* tree = tree_;
+    std::string where = file_;
+    std::string field_path;
+    for (size_t i = 0; i < path.size(); ++i) {
+      const Step& step = path[i];
+      field_path += (i ? "." : "") + step.field + (step.index >= 0 ? absl::StrCat("[", step.index, "]") : "");
+      const pb::FieldDescriptor* field = descriptor ? descriptor->FindFieldByName(step.field) : nullptr;
+      if (field == nullptr || tree == nullptr) {
+        tree = nullptr;
+        continue;
+      }
+      // Repeated fields want an index; list syntax (`bits: [2, 4]`) records only the
+      // field's first occurrence, so fall back to it.
+      int index = field->is_repeated() ? std::max(step.index, 0) : -1;
+      pb::TextFormat::ParseLocation location = tree->GetLocation(field, index);
+      if (location.line < 0 && field->is_repeated()) location = tree->GetLocation(field, 0);
+      if (location.line >= 0) where = absl::StrCat(file_, ":", location.line + 1, ":", location.column + 1);
+      if (field->type() == pb::FieldDescriptor::TYPE_MESSAGE) {
+        tree = tree->GetTreeForNested(field, index);
+        descriptor = field->message_type();
+      } else {
+        tree = nullptr;
+      }
+    }
+    return absl::StrCat(where, ": ", field_path);
+  }
+
+ private:
+  std::string file_;
+  const pb::TextFormat::ParseInfoTree* tree_;
+};
+
+absl::Status Invalid(const Locator& locator, const std::vector<Locator::Step>& path,
+                     const std::string& message) {
+  return absl::InvalidArgumentError(absl::StrCat(locator.At(path), ": ", message));
+}
+
+void FillDatasetDefaults(DatasetSpec* data, bool training, const RunDirectories& dirs) {
+  if (data->kind() == DatasetSpec::KIND_UNSPECIFIED) data->set_kind(DatasetSpec::IDX);
+  if (data->dir().empty()) data->set_dir(kFashionMnistDir);
+  data->set_dir(JoinPath(dirs.workspace, data->dir()));
+  const char* prefix = training ? "train" : "t10k";
+  if (data->images().empty()) data->set_images(absl::StrCat(prefix, "-images-idx3-ubyte.gz"));
+  if (data->labels().empty()) data->set_labels(absl::StrCat(prefix, "-labels-idx1-ubyte.gz"));
+  Preprocessing* pre = data->mutable_preprocessing();
+  if (pre->scale() == 0.0f) pre->set_scale(1.0f / 255.0f);
+  if (pre->std() == 0.0f) pre->set_std(1.0f);
+}
+
+absl::Status CheckDatasetFiles(const DatasetSpec& data, const Locator& locator,
+                               const std::vector<Locator::Step>& path) {
+  for (const auto& [field, name] : {std::pair<const char*, std::string>{"images", data.images()},
+                                    {"labels", data.labels()}}) {
+    std::string file = JoinPath(data.dir(), name);
+    if (!FileExists(file)) {
+      std::string hint = data.dir() == kFashionMnistDir
+                             ? "install Debian's dataset-fashion-mnist (tools/setup.sh does)"
+                             : "check dataset.dir and the file name";
+      std::vector<Locator::Step> field_path = path;
+      field_path.push_back({field});
+      return Invalid(locator, field_path, absl::StrCat("dataset file ", file, " not found: ", hint));
+    }
+  }
+  if (data.limit() < 0) {
+    std::vector<Locator::Step> field_path = path;
+    field_path.push_back({"limit"});
+    return Invalid(locator, field_path, "must be >= 0 (0 = all examples)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(Experiment& config, const Locator& locator, const RunDirectories& dirs) {
+  if (config.name().empty()) return Invalid(locator, {{"name"}}, "missing: every experiment needs a name");
+  for (char c : config.name()) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+      return Invalid(locator, {{"name"}},
+                     absl::StrCat("'", config.name(), "': use letters, digits, '_', '-', '.' (it names result files)"));
+    }
+  }
+
+  // Network.
+  NetworkSpec* network = config.mutable_network();
+  const auto& known = KnownArchitectures();
+  if (std::find(known.begin(), known.end(), network->architecture()) == known.end()) {
+    return Invalid(locator, {{"network"}, {"architecture"}},
+                   absl::StrCat("unknown architecture '", network->architecture(),
+                                "'; available: ", absl::StrJoin(known, ", ")));
+  }
+  if (network->input_shape().empty()) network->add_input_shape(784);
+  if (network->num_classes() == 0) network->set_num_classes(10);
+  if (network->eval_batch() == 0) network->set_eval_batch(500);
+  if (network->eval_batch() < 0) return Invalid(locator, {{"network"}, {"eval_batch"}}, "must be positive");
+  if (network->architecture() == "mlp") {
+    if (network->input_shape_size() != 1 || network->input_shape(0) <= 0) {
+      return Invalid(locator, {{"network"}, {"input_shape"}}, "the mlp takes a flat input: one positive dimension, e.g. [784]");
+    }
+    if (network->mlp().hidden().empty()) {
+      return Invalid(locator, {{"network"}, {"mlp"}, {"hidden"}}, "missing: list the hidden layer widths, e.g. [256, 256]");
+    }
+    for (int i = 0; i < network->mlp().hidden_size(); ++i) {
+      if (network->mlp().hidden(i) <= 0) {
+        return Invalid(locator, {{"network"}, {"mlp"}, {"hidden", i}}, "widths must be positive");
+      }
+    }
+  }
+  if (network->weights_case() == NetworkSpec::WEIGHTS_NOT_SET) {
+    return Invalid(locator, {{"network"}}, "missing weights: give `train { ... }` or `weights_file: \"...\"`");
+  }
+  if (network->has_train()) {
+    TrainingSpec* train = network->mutable_train();
+    if (train->epochs() == 0) train->set_epochs(15);
+    if (train->batch_size() == 0) train->set_batch_size(100);
+    if (train->learning_rate() == 0.0f) train->set_learning_rate(0.05f);
+    if (train->momentum() == 0.0f) train->set_momentum(0.9f);
+    if (train->epochs() < 0) return Invalid(locator, {{"network"}, {"train"}, {"epochs"}}, "must be positive");
+    if (train->batch_size() < 0) return Invalid(locator, {{"network"}, {"train"}, {"batch_size"}}, "must be positive");
+    if (!(train->learning_rate() > 0.0f)) return Invalid(locator, {{"network"}, {"train"}, {"learning_rate"}}, "must be positive");
+    if (train->momentum() < 0.0f || train->momentum() >= 1.0f) return Invalid(locator, {{"network"}, {"train"}, {"momentum"}}, "expected 0 <= momentum < 1");
+    if (train->weight_decay() < 0.0f) return Invalid(locator, {{"network"}, {"train"}, {"weight_decay"}}, "must be >= 0");
+    if (train->data().has_preprocessing()) {
+      return Invalid(locator, {{"network"}, {"train"}, {"data"}, {"preprocessing"}},
+                     "set preprocessing once, in dataset.preprocessing: training uses the same");
+    }
+    FillDatasetDefaults(train->mutable_data(), /*training=*/true, dirs);
+  } else {
+    network->set_weights_file(JoinPath(dirs.workspace, network->weights_file()));
+  }
+  FillDatasetDefaults(config.mutable_dataset(), /*training=*/false, dirs);
+
+  // Quantizers and bits.
+  if (config.quantizers().empty()) {
+    return Invalid(locator, {{"quantizers"}},
+                   absl::StrCat("missing: list at least one quantizer; registered: ",
+                                absl::StrJoin(QuantizerRegistry::Global().Names(), ", ")));
+  }
+  if (config.bits().empty()) return Invalid(locator, {{"bits"}}, "missing: list the bit widths to sweep, e.g. bits: [2, 3, 4]");
+  for (int i = 0; i < config.bits_size(); ++i) {
+    if (config.bits(i) < 1 || config.bits(i) > 16) {
+      return Invalid(locator, {{"bits", i}}, absl::StrCat(config.bits(i), " is outside 1..16"));
+    }
+  }
+  std::set<std::string> labels;
+  for (int q = 0; q < config.quantizers_size(); ++q) {
+    QuantizerSpec* spec = config.mutable_quantizers(q);
+    std::map<std::string, std::string> params(spec->params().begin(), spec->params().end());
+    auto quantizer = QuantizerRegistry::Global().Create(spec->name(), params);
+    if (!quantizer.ok()) {
+      return Invalid(locator, {{"quantizers", q}, {"name"}}, std::string(quantizer.status().message()));
+    }
+    for (int i = 0; i < config.bits_size(); ++i) {
+      absl::Status bits_ok = (*quantizer)->CheckBits(config.bits(i));
+      if (!bits_ok.ok()) {
+        return Invalid(locator, {{"bits", i}},
+                       absl::StrCat("quantizer '", spec->name(), "' (quantizers[", q, "]): ", bits_ok.message()));
+      }
+    }
+    if (spec->label().empty()) {
+      std::string label = spec->name();
+      for (const auto& [key, value] : params) absl::StrAppend(&label, " ", key, "=", value);
+      spec->set_label(label);
+    }
+    if (!labels.insert(spec->label()).second) {
+      return Invalid(locator, {{"quantizers", q}, {"label"}},
+                     absl::StrCat("duplicate label '", spec->label(), "': give each variant its own label"));
+    }
+  }
+
+  // Layers.
+  for (int i = 0; i < config.layers().overrides_size(); ++i) {
+    const LayerOverride& o = config.layers().overrides(i);
+    if (o.layer().empty()) return Invalid(locator, {{"layers"}, {"overrides", i}, {"layer"}}, "missing layer name");
+    if (o.bits() < 0 || o.bits() > 16) return Invalid(locator, {{"layers"}, {"overrides", i}, {"bits"}}, "expected 0 (follow the sweep) or 1..16");
+  }
+
+  static const std::set<std::string> kMetrics = {"top5", "weight_error", "levels", "model_size", "per_layer"};
+  for (int i = 0; i < config.metrics_size(); ++i) {
+    if (kMetrics.count(config.metrics(i)) == 0) {
+      return Invalid(locator, {{"metrics", i}},
+                     absl::StrCat("unknown metric '", config.metrics(i), "'; available: ", absl::StrJoin(kMetrics, ", ")));
+    }
+  }
+  if (config.threads() < 0) return Invalid(locator, {{"threads"}}, "must be >= 0 (0 = all cores)");
+  if (config.output().empty()) config.set_output(absl::StrCat("results/", config.name(), ".json"));
+  config.set_output(JoinPath(dirs.workspace, config.output()));
+
+  // Files last: every field error above is reported even on a machine without the data.
+  if (network->has_train()) {
+    QB_RETURN_IF_ERROR(CheckDatasetFiles(network->train().data(), locator, {{"network"}, {"train"}, {"data"}}));
+  } else if (!FileExists(network->weights_file())) {
+    return Invalid(locator, {{"network"}, {"weights_file"}},
+                   absl::StrCat("weights file ", network->weights_file(), " not found"));
+  }
+  return CheckDatasetFiles(config.dataset(), locator, {{"dataset"}});
+}
+
+}  // namespace
+
+const std::vector<std::string>& KnownArchitectures() {
+  static const std::vector<std::string> kArchitectures = {"mlp"};
+  return kArchitectures;
+}
+
+RunDirectories RunDirectories::FromEnvironment() {
+  RunDirectories dirs;
+  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  const char* working = std::getenv("BUILD_WORKING_DIRECTORY");
+  dirs.workspace = workspace && *workspace ? workspace : CurrentDirectory();
+  dirs.working = working && *working ? working : CurrentDirectory();
+  return dirs;
+}
+
+absl::StatusOr<std::string> ResolveConfigPath(const std::string& argument, const RunDirectories& dirs) {
+  if (argument.empty()) return absl::InvalidArgumentError("--config is empty: name a .pbtxt file");
+  std::vector<std::string> tried;
+  if (argument[0] == '/') {
+    tried.push_back(argument);
+  } else {
+    tried.push_back(JoinPath(dirs.working, argument));
+    if (argument.find('/') == std::string::npos) tried.push_back(JoinPath(dirs.workspace, "configs/" + argument));
+  }
+  for (const std::string& path : tried) {
+    if (FileExists(path)) return path;
+  }
+  return absl::NotFoundError(absl::StrCat("config '", argument, "' not found; tried: ", absl::StrJoin(tried, ", ")));
+}
+
+absl::StatusOr<Experiment> ParseExperiment(const std::string& text, const std::string& display_name,
+                                           const RunDirectories& dirs) {
+  Experiment config;
+  pb::TextFormat::Parser parser;
+  FirstErrorCollector errors(display_name);
+  pb::TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(text, &config)) {
+    return absl::InvalidArgumentError(errors.error().empty() ? display_name + ": cannot parse" : errors.error());
+  }
+  QB_RETURN_IF_ERROR(Validate(config, Locator(display_name, &tree), dirs));
+  return config;
+}
+
+absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const RunDirectories& dirs) {
+  std::ifstream in(config_path);
+  if (!in) return absl::NotFoundError(absl::StrCat(config_path, ": cannot read the config"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseExperiment(text.str(), config_path, dirs);
+}
+
+}  // namespace quantbench

@@ -1,0 +1,44 @@
+// Loading and validating experiment configs (experiments/experiment.proto, text format).
+//
+// Validation happens before any work starts and every error is one actionable line:
+//   configs/x.pbtxt:14:3: quantizers[1].name: unknown quantizer 'foo'; registered: ...
+#ifndef QUANTBENCH_EXPERIMENTS_CONFIG_H_
+#define QUANTBENCH_EXPERIMENTS_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "experiments/experiment.pb.h"
+
+namespace quantbench {
+
+// Where the sweep runs: the workspace (for configs/ and results/) and the user's directory
+// (for relative paths on the command line). `bazel run` provides both in the environment.
+struct RunDirectories {
+  std::string workspace;  // BUILD_WORKSPACE_DIRECTORY, else the current directory
+  std::string working;    // BUILD_WORKING_DIRECTORY, else the current directory
+  static RunDirectories FromEnvironment();
+};
+
+// Resolves --config: an absolute path; a path relative to the user's working directory;
+// or a bare file name looked up in <workspace>/configs/. NotFound lists every path tried.
+absl::StatusOr<std::string> ResolveConfigPath(const std::string& argument, const RunDirectories& dirs);
+
+// Parses, fills defaults and validates. Relative paths inside the config (dataset dirs,
+// output) are resolved against the workspace. `config_path` names errors.
+absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const RunDirectories& dirs);
+
+// The same from text, for tests (errors say `display_name`).
+absl::StatusOr<Experiment> ParseExperiment(const std::string& text, const std::string& display_name,
+                                           const RunDirectories& dirs);
+
+// The architectures the sweep can build today.
+const std::vector<std::string>& KnownArchitectures();
+
+// Default Fashion-MNIST location (Debian package dataset-fashion-mnist).
+inline constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+
+}  // namespace quantbench
+
+#endif  // QUANTBENCH_EXPERIMENTS_CONFIG_H_

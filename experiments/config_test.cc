@@ -1,0 +1,197 @@
+#include "experiments/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace quantbench {
+namespace {
+
+std::string TestDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir ? dir : "/tmp";
+}
+
+// A workspace with configs/ and a data directory holding (empty) idx files: validation only
+// checks that files exist; reading them is the runner's job.
+RunDirectories MakeWorkspace() {
+  std::string ws = TestDir() + "/ws";
+  mkdir(ws.c_str(), 0755);
+  mkdir((ws + "/configs").c_str(), 0755);
+  mkdir((ws + "/data").c_str(), 0755);
+  mkdir((ws + "/elsewhere").c_str(), 0755);
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                        "t10k-labels-idx1-ubyte.gz"}) {
+    std::ofstream(ws + "/data/" + f) << "x";
+  }
+  return RunDirectories{ws, ws + "/elsewhere"};
+}
+
+constexpr char kValid[] = R"(name: "demo"
+network {
+  architecture: "mlp"
+  mlp { hidden: [16] }
+  train { data { dir: "data" } epochs: 1 }
+}
+dataset { dir: "data" }
+quantizers { name: "linear" }
+quantizers { name: "exponential" params { key: "base" value: "0.5" } }
+bits: [2, 4, 8]
+)";
+
+absl::StatusOr<Experiment> Parse(const std::string& text) {
+  return ParseExperiment(text, "demo.pbtxt", MakeWorkspace());
+}
+
+std::string ErrorOf(const std::string& text) {
+  auto config = Parse(text);
+  EXPECT_FALSE(config.ok()) << "expected an error for:\n" << text;
+  return config.ok() ? "" : std::string(config.status().message());
+}
+
+TEST(Config, ValidConfigGetsDefaults) {
+  auto config = Parse(kValid);
+  ASSERT_TRUE(config.ok()) << config.status();
+  RunDirectories dirs = MakeWorkspace();
+  EXPECT_EQ(config->output(), dirs.workspace + "/results/demo.json");
+  EXPECT_EQ(config->dataset().dir(), dirs.workspace + "/data");
+  EXPECT_EQ(config->dataset().images(), "t10k-images-idx3-ubyte.gz");
+  EXPECT_EQ(config->network().train().data().images(), "train-images-idx3-ubyte.gz");
+  EXPECT_EQ(config->network().input_shape(0), 784);
+  EXPECT_EQ(config->quantizers(0).label(), "linear");
+  EXPECT_EQ(config->quantizers(1).label(), "exponential base=0.5");
+  EXPECT_FLOAT_EQ(config->dataset().preprocessing().scale(), 1.0f / 255.0f);
+}
+
+TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
+  std::string error = ErrorOf("name: \"x\"\nbits: [2, 3\nquantizers { name: \"linear\" }\n");
+  EXPECT_EQ(error.rfind("demo.pbtxt:3:", 0), 0u) << error;
+}
+
+TEST(Config, UnknownFieldIsNamed) {
+  std::string error = ErrorOf(absl::StrCat(kValid, "colour: \"red\"\n"));
+  EXPECT_NE(error.find("demo.pbtxt:11:"), std::string::npos) << error;
+  EXPECT_NE(error.find("colour"), std::string::npos) << error;
+}
+
+TEST(Config, UnknownQuantizerListsRegistered) {
+  std::string text = absl::StrReplaceAll(kValid, {{"name: \"linear\"", "name: \"lineer\""}});
+  std::string error = ErrorOf(text);
+  EXPECT_NE(error.find("demo.pbtxt:8:14: quantizers[0].name"), std::string::npos) << error;
+  EXPECT_NE(error.find("unknown quantizer 'lineer'"), std::string::npos) << error;
+  EXPECT_NE(error.find("exponential"), std::string::npos) << error;
+  EXPECT_NE(error.find("linear"), std::string::npos) << error;
+}
+
+TEST(Config, UnknownParameterListsAccepted) {
+  std::string text = absl::StrReplaceAll(kValid, {{"key: \"base\"", "key: \"bsae\""}});
+  std::string error = ErrorOf(text);
+  EXPECT_NE(error.find("quantizers[1].name"), std::string::npos) << error;
+  EXPECT_NE(error.find("unknown parameter 'bsae'"), std::string::npos) << error;
+  EXPECT_NE(error.find("base"), std::string::npos) << error;
+}
+
+TEST(Config, IllTypedParameterIsNamed) {
+  std::string text = absl::StrReplaceAll(kValid, {{"value: \"0.5\"", "value: \"half\""}});
+  std::string error = ErrorOf(text);
+  EXPECT_NE(error.find("'base'"), std::string::npos) << error;
+  EXPECT_NE(error.find("half"), std::string::npos) << error;
+}
+
+TEST(Config, BitsOutOfRange) {
+  for (const char* bad : {"0", "17", "-3"}) {
+    std::string text = absl::StrReplaceAll(kValid, {{"bits: [2, 4, 8]", absl::StrCat("bits: [2, ", bad, "]")}});
+    std::string error = ErrorOf(text);
+    EXPECT_NE(error.find("demo.pbtxt:10:"), std::string::npos) << error;
+    EXPECT_NE(error.find("bits[1]"), std::string::npos) << error;
+    EXPECT_NE(error.find("outside 1..16"), std::string::npos) << error;
+  }
+}
+
+TEST(Config, MissingBitsAndQuantizers) {
+  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kValid, {{"bits: [2, 4, 8]", ""}})).find("bits: missing"),
+            std::string::npos);
+  std::string text = absl::StrReplaceAll(
+      kValid, {{"quantizers { name: \"linear\" }\n", ""},
+               {"quantizers { name: \"exponential\" params { key: \"base\" value: \"0.5\" } }\n", ""}});
+  std::string error = ErrorOf(text);
+  EXPECT_NE(error.find("quantizers: missing"), std::string::npos) << error;
+  EXPECT_NE(error.find("registered: "), std::string::npos) << error;
+}
+
+TEST(Config, MissingDatasetFileSaysPathAndHow) {
+  std::string text = absl::StrReplaceAll(kValid, {{"dataset { dir: \"data\" }", "dataset { dir: \"nodata\" }"}});
+  std::string error = ErrorOf(text);
+  EXPECT_NE(error.find("dataset.images"), std::string::npos) << error;
+  EXPECT_NE(error.find("/ws/nodata/t10k-images-idx3-ubyte.gz not found"), std::string::npos) << error;
+}
+
+TEST(Config, DefaultFashionMnistLocationSaysWhichPackage) {
+  std::string text = absl::StrReplaceAll(kValid, {{"dataset { dir: \"data\" }",
+                                                   "dataset { dir: \"/usr/share/datasets/fashion-mnist\" images: \"nope.gz\" }"}});
+  std::string error = ErrorOf(text);
+  EXPECT_NE(error.find("dataset-fashion-mnist"), std::string::npos) << error;
+}
+
+TEST(Config, UnknownArchitectureListsAvailable) {
+  std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"\"mlp\"", "\"resnet9000\""}}));
+  EXPECT_NE(error.find("demo.pbtxt:3:"), std::string::npos) << error;
+  EXPECT_NE(error.find("network.architecture: unknown architecture 'resnet9000'; available: mlp"), std::string::npos)
+      << error;
+}
+
+TEST(Config, DuplicateLabelsRejected) {
+  std::string text = absl::StrCat(kValid, "quantizers { name: \"linear\" }\n");
+  EXPECT_NE(ErrorOf(text).find("duplicate label 'linear'"), std::string::npos);
+}
+
+TEST(Config, MidTreadOneBitRejectedBeforeWork) {
+  std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"bits: [2, 4, 8]", "bits: [1, 4]"}}));
+  EXPECT_NE(error.find("bits[0]"), std::string::npos) << error;
+  EXPECT_NE(error.find("'linear'"), std::string::npos) << error;
+}
+
+TEST(Config, MissingWeightsSourceAndHidden) {
+  std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"  train { data { dir: \"data\" } epochs: 1 }\n", ""}}));
+  EXPECT_NE(error.find("missing weights"), std::string::npos) << error;
+  error = ErrorOf(absl::StrReplaceAll(kValid, {{"  mlp { hidden: [16] }\n", ""}}));
+  EXPECT_NE(error.find("network.mlp.hidden: missing"), std::string::npos) << error;
+}
+
+TEST(Config, NegativeTrainingValues) {
+  std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"epochs: 1", "epochs: 1 momentum: 1.5"}}));
+  EXPECT_NE(error.find("network.train.momentum"), std::string::npos) << error;
+}
+
+TEST(Config, ResolvesBareNamesRelativeAndAbsolutePaths) {
+  RunDirectories dirs = MakeWorkspace();
+  std::ofstream(dirs.workspace + "/configs/a.pbtxt") << kValid;
+  std::ofstream(dirs.working + "/b.pbtxt") << kValid;
+  EXPECT_EQ(*ResolveConfigPath("a.pbtxt", dirs), dirs.workspace + "/configs/a.pbtxt");
+  EXPECT_EQ(*ResolveConfigPath("b.pbtxt", dirs), dirs.working + "/b.pbtxt");
+  EXPECT_EQ(*ResolveConfigPath(dirs.working + "/b.pbtxt", dirs), dirs.working + "/b.pbtxt");
+  auto missing = ResolveConfigPath("c.pbtxt", dirs);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(dirs.workspace + "/configs/c.pbtxt"), std::string::npos);
+  EXPECT_NE(missing.status().message().find(dirs.working + "/c.pbtxt"), std::string::npos);
+}
+
+TEST(Config, CommittedConfigsValidate) {
+  // The runfiles hold configs/ (data dependency); the default data is Debian's package.
+  const std::string path = "configs/fashion_mnist_mlp.pbtxt";
+  if (std::ifstream("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").fail()) {
+    GTEST_SKIP() << "missing /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist)";
+  }
+  RunDirectories dirs{".", "."};
+  auto config = LoadExperiment(path, dirs);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->name(), "fashion_mnist_mlp");
+}
+
+}  // namespace
+}  // namespace quantbench

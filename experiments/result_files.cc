@@ -1,0 +1,136 @@
+#include "experiments/result_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+
+namespace quantbench {
+namespace {
+
+absl::Status MakeDirectories(const std::string& dir) {
+  if (dir.empty()) return absl::OkStatus();
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string prefix = dir.substr(0, pos);
+    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::PermissionDeniedError(absl::StrCat("cannot create directory ", prefix, ": ", std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos) {
+    absl::Status made = MakeDirectories(path.substr(0, slash));
+    if (!made.ok()) return made;
+  }
+  std::string temp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", temp, ": ", std::strerror(errno)));
+  size_t written = 0;
+  while (written < content.size()) {
+    ssize_t n = write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::string error = std::strerror(errno);
+      close(fd);
+      unlink(temp.c_str());
+      return absl::DataLossError(absl::StrCat("writing ", temp, ": ", error));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    unlink(temp.c_str());
+    return absl::DataLossError(absl::StrCat("flushing ", temp, ": ", std::strerror(errno)));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::string error = std::strerror(errno);
+    unlink(temp.c_str());
+    return absl::DataLossError(absl::StrCat("renaming ", temp, " to ", path, ": ", error));
+  }
+  return absl::OkStatus();
+}
+
+std::string MarkdownPathFor(const std::string& json_path) {
+  if (absl::EndsWith(json_path, ".json")) return json_path.substr(0, json_path.size() - 5) + ".md";
+  return json_path + ".md";
+}
+
+namespace {
+
+// One table: rows = quantizer labels in config order, columns = bits, cells from `cell`.
+template <typename CellFn>
+std::string Table(const nlohmann::json& sweep, const std::string& corner, CellFn cell) {
+  std::vector<std::string> rows;
+  std::set<int> bits;
+  std::map<std::pair<std::string, int>, const nlohmann::json*> cells;
+  for (const auto& c : sweep["cells"]) {
+    std::string label = c["quantizer"];
+    if (std::find(rows.begin(), rows.end(), label) == rows.end()) rows.push_back(label);
+    bits.insert(c["bits"].get<int>());
+    cells[{label, c["bits"].get<int>()}] = &c;
+  }
+  std::string out = absl::StrCat("| ", corner, " |");
+  std::string rule = "|---|";
+  for (int b : bits) {
+    absl::StrAppend(&out, " ", b, " |");
+    rule += "---:|";
+  }
+  absl::StrAppend(&out, "\n", rule, "\n");
+  for (const std::string& row : rows) {
+    absl::StrAppend(&out, "| ", row, " |");
+    for (int b : bits) {
+      auto it = cells.find({row, b});
+      absl::StrAppend(&out, " ", it == cells.end() ? std::string("—") : cell(*it->second), " |");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string SweepMarkdown(const nlohmann::json& sweep) {
+  const nlohmann::json& fp32 = sweep["fp32"];
+  std::string out = absl::StrCat("# ", sweep["experiment"].get<std::string>(), "\n\n");
+  if (sweep.contains("description") && !sweep["description"].get<std::string>().empty()) {
+    absl::StrAppend(&out, sweep["description"].get<std::string>(), "\n\n");
+  }
+  absl::StrAppendFormat(&out, "fp32 baseline: **%.2f %%** top-1, %.2f %% top-5 on %d images; %s weights, %.1f KiB.\n\n",
+                        100.0 * fp32["top1"].get<double>(), 100.0 * fp32["top5"].get<double>(),
+                        sweep["dataset"]["examples"].get<int64_t>(), fp32["weights"]["source"].get<std::string>(),
+                        fp32["model_bytes"].get<double>() / 1024.0);
+  absl::StrAppend(&out, "## Top-1 accuracy (%) vs weight bits\n\n",
+                  Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
+                    return absl::StrFormat("%.2f", 100.0 * c["top1"].get<double>());
+                  }));
+  absl::StrAppend(&out, "\n## Weight SQNR (dB)\n\n", Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
+                    return c.contains("sqnr_db") ? absl::StrFormat("%.1f", c["sqnr_db"].get<double>()) : std::string("—");
+                  }));
+  absl::StrAppend(&out, "\n## Model size (KiB)\n\n", Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
+                    return c.contains("model_bytes") ? absl::StrFormat("%.1f", c["model_bytes"].get<double>() / 1024.0)
+                                                     : std::string("—");
+                  }));
+  absl::StrAppendFormat(&out, "\nGit %s, %s, %d threads, %s. Sweep wall time %.1f s.\n",
+                        sweep["environment"]["git"]["commit"].get<std::string>().substr(0, 12),
+                        sweep["environment"]["host"]["cpu"].get<std::string>(),
+                        sweep["environment"]["host"]["threads"].get<int>(), sweep["timestamp"].get<std::string>(),
+                        sweep["wall_seconds"].get<double>());
+  absl::StrAppend(&out, "Regenerate: `", sweep["command"].get<std::string>(), "`\n");
+  return out;
+}
+
+}  // namespace quantbench

@@ -1,0 +1,169 @@
+#include "experiments/runner.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "experiments/environment.h"
+#include "experiments/evaluate.h"
+#include "experiments/fp32_weights.h"
+#include "experiments/idx_dataset.h"
+#include "experiments/progress.h"
+#include "experiments/quantize_model.h"
+#include "experiments/result_files.h"
+#include "kernels/status_macros.h"
+#include "networks/mlp.h"
+#include "networks/threads.h"
+#include "quantizers/quantizer.h"
+
+namespace quantbench {
+namespace {
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+bool MetricEnabled(const Experiment& config, const std::string& metric) {
+  if (config.metrics().empty()) return true;
+  for (const std::string& m : config.metrics()) {
+    if (m == metric) return true;
+  }
+  return false;
+}
+
+nlohmann::json ConfigAsJson(const Experiment& config) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(config, &text, options).ok()) return nullptr;
+  return nlohmann::json::parse(text);
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOptions& options) {
+  auto sweep_start = std::chrono::steady_clock::now();
+  const int threads = config.threads() > 0 ? config.threads()
+                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  SetNumThreads(threads);
+  Progress progress(config.quantizers_size() * config.bits_size(), options.progress);
+  auto log = [&](const std::string& message) { progress.Log(message); };
+
+  // Data and fp32 weights.
+  const DatasetSpec& data_spec = config.dataset();
+  const Preprocessing& pre = data_spec.preprocessing();
+  QB_ASSIGN_OR_RETURN(LabeledImages test,
+                      LoadIdxDataset(JoinPath(data_spec.dir(), data_spec.images()),
+                                     JoinPath(data_spec.dir(), data_spec.labels()), data_spec.limit(),
+                                     PixelNormalization{pre.scale(), pre.mean(), pre.std()}));
+  if (test.example_size() != config.network().input_shape(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset examples have ", test.example_size(),
+                                                   " values but network.input_shape is ",
+                                                   config.network().input_shape(0)));
+  }
+  QB_ASSIGN_OR_RETURN(Fp32Weights fp32, ObtainFp32Weights(config, options.cache_dir, log));
+
+  MlpSpec spec = MlpSpecFor(config.network());
+  // The network reads its weights from `working`; each cell rewrites them, then syncs.
+  ParamStore working = fp32.params;
+  QB_ASSIGN_OR_RETURN(std::unique_ptr<MlpNetwork> network,
+                      MlpNetwork::Create(spec, &working, config.network().eval_batch()));
+  QB_RETURN_IF_ERROR(network->SyncParams());
+  QB_ASSIGN_OR_RETURN(Evaluation baseline, Evaluate(*network, test, config.network().eval_batch()));
+  int64_t fp32_bytes = 0, parameter_count = 0;
+  for (const Parameter& p : fp32.params.parameters()) {
+    fp32_bytes += 4 * static_cast<int64_t>(p.values.size());
+    parameter_count += static_cast<int64_t>(p.values.size());
+  }
+  log(absl::StrFormat("fp32 baseline: top-1 %.2f %%, top-5 %.2f %% on %d images", 100 * baseline.top1,
+                      100 * baseline.top5, test.count));
+
+  nlohmann::json result;
+  result["schema"] = "quantbench.sweep/1";
+  result["experiment"] = config.name();
+  result["description"] = config.description();
+  result["command"] = options.command;
+  result["config_path"] = options.config_path;
+  result["config"] = ConfigAsJson(config);
+  result["timestamp"] = UtcTimestamp();
+  result["environment"] = DescribeEnvironment(options.dirs.workspace, threads);
+  result["dataset"] = {{"images", JoinPath(data_spec.dir(), data_spec.images())},
+                       {"labels", JoinPath(data_spec.dir(), data_spec.labels())},
+                       {"examples", test.count},
+                       {"classes", test.num_classes}};
+  nlohmann::json weights = {{"source", fp32.source}, {"path", fp32.path}};
+  if (fp32.source == "trained") {
+    weights["from_cache"] = fp32.from_cache;
+    weights["cache_key"] = fp32.cache_key;
+    if (!fp32.from_cache) weights["train_seconds"] = fp32.train_seconds;
+  }
+  result["fp32"] = {{"top1", baseline.top1},      {"top5", baseline.top5},
+                    {"model_bytes", fp32_bytes},  {"parameters", parameter_count},
+                    {"eval_seconds", baseline.seconds}, {"weights", weights}};
+
+  // The sweep.
+  nlohmann::json cells = nlohmann::json::array();
+  for (const QuantizerSpec& q : config.quantizers()) {
+    std::map<std::string, std::string> params(q.params().begin(), q.params().end());
+    QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer, QuantizerRegistry::Global().Create(q.name(), params));
+    for (int bits : config.bits()) {
+      auto cell_start = std::chrono::steady_clock::now();
+      QB_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan, PlanLayers(fp32.params, config.layers(), bits));
+      QB_ASSIGN_OR_RETURN(ModelReport report, QuantizeModel(*quantizer, fp32.params, plan, &working));
+      QB_RETURN_IF_ERROR(network->SyncParams());
+      QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(*network, test, config.network().eval_batch()));
+      nlohmann::json cell = {{"quantizer", q.label()},
+                             {"name", q.name()},
+                             {"params", params},
+                             {"bits", bits},
+                             {"top1", eval.top1},
+                             {"delta_top1", eval.top1 - baseline.top1},
+                             {"top1_agreement_with_fp32", Agreement(eval.predictions, baseline.predictions)}};
+      if (MetricEnabled(config, "top5")) {
+        cell["top5"] = eval.top5;
+        cell["delta_top5"] = eval.top5 - baseline.top5;
+      }
+      if (MetricEnabled(config, "weight_error")) {
+        cell["weight_mse"] = report.mse;
+        cell["sqnr_db"] = report.sqnr_db;
+      }
+      if (MetricEnabled(config, "levels")) cell["max_levels_used"] = report.max_levels_used;
+      if (MetricEnabled(config, "model_size")) {
+        cell["model_bytes"] = report.model_bytes;
+        cell["compression_vs_fp32"] = static_cast<double>(fp32_bytes) / report.model_bytes;
+      }
+      if (MetricEnabled(config, "per_layer")) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (const LayerReport& l : report.layers) {
+          layers.push_back({{"layer", l.layer},          {"bits", l.bits},       {"weights", l.weights},
+                            {"mse", l.mse},              {"sqnr_db", l.sqnr_db}, {"levels_used", l.levels_used},
+                            {"storage_bits", l.storage_bits}});
+        }
+        cell["layers"] = layers;
+      }
+      cell["quantize_seconds"] = report.seconds;
+      cell["eval_seconds"] = eval.seconds;
+      cell["seconds"] = Seconds(cell_start);
+      cells.push_back(cell);
+      progress.Step(absl::StrFormat("%s, %d bits: top-1 %.2f %%", q.label(), bits, 100 * eval.top1));
+    }
+  }
+  result["cells"] = cells;
+  result["wall_seconds"] = Seconds(sweep_start);
+  return result;
+}
+
+absl::Status WriteSweepResults(const nlohmann::json& sweep, const std::string& json_path) {
+  QB_RETURN_IF_ERROR(WriteFileAtomically(json_path, sweep.dump(2) + "\n"));
+  return WriteFileAtomically(MarkdownPathFor(json_path), SweepMarkdown(sweep));
+}
+
+}  // namespace quantbench

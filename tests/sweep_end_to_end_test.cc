@@ -1,0 +1,141 @@
+// End to end: train a small MLP on a Fashion-MNIST subset, sweep it, check the accuracy
+// pattern quantization must show, the result files, and the weight cache.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "experiments/config.h"
+#include "experiments/result_files.h"
+#include "experiments/runner.h"
+
+namespace quantbench {
+namespace {
+
+constexpr char kImages[] = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+
+std::string TestDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir ? dir : "/tmp";
+}
+
+// 12,000 training images, 3 epochs: trains in a few seconds, well above chance.
+constexpr char kConfig[] = R"(name: "e2e"
+network {
+  architecture: "mlp"
+  mlp { hidden: [128, 64] }
+  train { data { limit: 12000 } epochs: 3 batch_size: 50 learning_rate: 0.05 }
+}
+dataset { limit: 2000 preprocessing { mean: 0.286 std: 0.353 } }
+quantizers { name: "linear" }
+quantizers { name: "exponential" }
+bits: [2, 4, 8]
+seed: 7
+)";
+
+class SweepEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::ifstream(kImages).fail()) GTEST_SKIP() << "missing " << kImages << " (Debian dataset-fashion-mnist)";
+    dirs_ = RunDirectories{TestDir(), TestDir()};
+    auto config = ParseExperiment(kConfig, "e2e.pbtxt", dirs_);
+    ASSERT_TRUE(config.ok()) << config.status();
+    config_ = *config;
+    options_.dirs = dirs_;
+    options_.cache_dir = TestDir() + "/cache";
+    options_.command = "test";
+    options_.config_path = "e2e.pbtxt";
+  }
+
+  const nlohmann::json* Cell(const nlohmann::json& sweep, const std::string& quantizer, int bits) {
+    for (const auto& cell : sweep["cells"]) {
+      if (cell["quantizer"] == quantizer && cell["bits"] == bits) return &cell;
+    }
+    return nullptr;
+  }
+
+  RunDirectories dirs_;
+  Experiment config_;
+  SweepOptions options_;
+};
+
+TEST_F(SweepEndToEnd, TrainsSweepsAndWritesResults) {
+  auto sweep = RunSweep(config_, options_);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  const double fp32 = (*sweep)["fp32"]["top1"];
+  EXPECT_GT(fp32, 0.75) << "a 3-epoch MLP should clear 75 % on Fashion-MNIST";
+  EXPECT_EQ((*sweep)["cells"].size(), 6u);
+  EXPECT_FALSE((*sweep)["fp32"]["weights"]["from_cache"].get<bool>());
+
+  const nlohmann::json* linear8 = Cell(*sweep, "linear", 8);
+  const nlohmann::json* linear2 = Cell(*sweep, "linear", 2);
+  const nlohmann::json* exp8 = Cell(*sweep, "exponential", 8);
+  ASSERT_TRUE(linear8 && linear2 && exp8);
+  EXPECT_NEAR((*linear8)["top1"].get<double>(), fp32, 0.01);
+  EXPECT_NEAR((*exp8)["top1"].get<double>(), fp32, 0.01);
+  EXPECT_LT((*linear2)["top1"].get<double>(), (*linear8)["top1"].get<double>());
+  // Weight error falls with bits; sizes shrink with bits.
+  EXPECT_GT((*linear8)["sqnr_db"].get<double>(), (*linear2)["sqnr_db"].get<double>());
+  EXPECT_LT((*linear2)["model_bytes"].get<int64_t>(), (*linear8)["model_bytes"].get<int64_t>());
+  EXPECT_LE((*linear2)["max_levels_used"].get<int64_t>(), 4);
+  EXPECT_EQ((*linear8)["layers"].size(), 3u);
+  EXPECT_GT((*linear8)["top1_agreement_with_fp32"].get<double>(), 0.97);
+
+  // Self-describing: the config, the environment, the dataset.
+  EXPECT_EQ((*sweep)["config"]["name"], "e2e");
+  EXPECT_TRUE((*sweep)["environment"]["libraries"].contains("onednn"));
+  EXPECT_EQ((*sweep)["dataset"]["examples"], 2000);
+
+  std::string path = TestDir() + "/out/e2e.json";
+  ASSERT_TRUE(WriteSweepResults(*sweep, path).ok());
+  std::ifstream json_in(path);
+  nlohmann::json reread = nlohmann::json::parse(json_in);
+  EXPECT_EQ(reread["cells"].size(), 6u);
+  std::ifstream md_in(TestDir() + "/out/e2e.md");
+  std::string markdown((std::istreambuf_iterator<char>(md_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(markdown.find("| quantizer \\ bits | 2 | 4 | 8 |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| exponential |"), std::string::npos) << markdown;
+
+  // A second run with the same spec loads the cached weights and reproduces the baseline.
+  auto again = RunSweep(config_, options_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)["fp32"]["weights"]["from_cache"].get<bool>());
+  EXPECT_EQ((*again)["fp32"]["top1"].get<double>(), fp32);
+
+  // A corrupted cache file is detected and retrained, giving the same (deterministic) net.
+  std::string cache = (*again)["fp32"]["weights"]["path"];
+  {
+    std::fstream f(cache, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x5a');
+  }
+  auto retrained = RunSweep(config_, options_);
+  ASSERT_TRUE(retrained.ok()) << retrained.status();
+  EXPECT_FALSE((*retrained)["fp32"]["weights"]["from_cache"].get<bool>());
+  EXPECT_EQ((*retrained)["fp32"]["top1"].get<double>(), fp32);
+}
+
+TEST_F(SweepEndToEnd, UnknownOverrideLayerListsLayers) {
+  config_.mutable_layers()->add_overrides()->set_layer("fc9");
+  auto sweep = RunSweep(config_, options_);
+  ASSERT_FALSE(sweep.ok());
+  EXPECT_NE(sweep.status().message().find("no layer 'fc9'"), std::string::npos) << sweep.status();
+  EXPECT_NE(sweep.status().message().find("fc1, fc2, fc3"), std::string::npos) << sweep.status();
+}
+
+TEST_F(SweepEndToEnd, SkipFirstAndLastKeepsThoseLayersExact) {
+  config_.mutable_layers()->set_mode(LayerSelection::SKIP_FIRST_AND_LAST);
+  config_.clear_bits();
+  config_.add_bits(2);
+  auto sweep = RunSweep(config_, options_);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  const nlohmann::json* cell = Cell(*sweep, "linear", 2);
+  ASSERT_NE(cell, nullptr);
+  ASSERT_EQ((*cell)["layers"].size(), 1u);
+  EXPECT_EQ((*cell)["layers"][0]["layer"], "fc2");
+}
+
+}  // namespace
+}  // namespace quantbench
