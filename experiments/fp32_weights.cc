@@ -87,6 +87,8 @@ absl::StatusOr<Fp32Weights> ObtainFp32Weights(const Experiment& config, const st
     auto params = LoadParamStore(result.path, /*expected_key=*/"");
     if (!params.ok()) return Annotate(params.status(), "network.weights_file");
     result.params = *std::move(params);
+    QB_RETURN_IF_ERROR(Annotate(CheckMlpParams(MlpSpecFor(network), result.params),
+                                absl::StrCat("network.weights_file ", result.path)));
     return result;
   }
 
