@@ -7,9 +7,9 @@
 
 namespace quantbench {
 
-absl::StatusOr<Evaluation> Evaluate(MlpNetwork& network, const LabeledImages& data, int batch) {
+absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data, int batch) {
   const int64_t example = data.example_size();
-  const int classes = network.spec().num_classes;
+  const int classes = network.num_classes();
   std::vector<float> probabilities(static_cast<size_t>(batch) * classes);
   Evaluation result;
   result.predictions.resize(data.count);

@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "experiments/idx_dataset.h"
-#include "networks/mlp.h"
+#include "networks/network.h"
 
 namespace quantbench {
 
@@ -18,7 +18,7 @@ struct Evaluation {
   double seconds = 0.0;              // forward passes only
 };
 
-absl::StatusOr<Evaluation> Evaluate(MlpNetwork& network, const LabeledImages& data, int batch);
+absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data, int batch);
 
 // Fraction of examples whose top-1 prediction equals the reference's.
 double Agreement(const std::vector<int32_t>& predictions, const std::vector<int32_t>& reference);

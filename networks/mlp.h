@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "networks/network.h"
 #include "networks/param_store.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -63,7 +64,7 @@ ParamStore InitMlpParams(const MlpSpec& spec, uint64_t seed);
 // from the store's plain [out, in] layout once, not per batch.
 //
 // Not thread-safe: one Forward at a time per network. Thread count: networks/threads.h.
-class MlpNetwork {
+class MlpNetwork : public Network {
  public:
   // `params` is not owned and must outlive the network. Fails (InvalidArgument) on an invalid
   // spec, max_batch < 1 or parameters that do not match the spec; InternalError on oneDNN
@@ -75,13 +76,17 @@ class MlpNetwork {
   // values. Forward uses the values from the last SyncParams, never the store directly.
   // InvalidArgument naming the parameter if one is missing or its shape changed (nothing is
   // updated then).
-  absl::Status SyncParams();
+  absl::Status SyncParams() override;
 
   // input: batch x input_size floats, row-major; probabilities: batch x num_classes, written
   // row-major. Any batch >= 0 is accepted: it is processed in chunks of max_batch rows, and
   // a chunk with fewer rows is zero-padded to max_batch (see mlp.cc for why). InvalidArgument
   // on mismatched span sizes.
-  absl::Status Forward(absl::Span<const float> input, int batch, absl::Span<float> probabilities);
+  absl::Status Forward(absl::Span<const float> input, int batch,
+                       absl::Span<float> probabilities) override;
+
+  std::vector<int64_t> input_shape() const override { return {spec_.input_size}; }
+  int num_classes() const override { return spec_.num_classes; }
 
   const MlpSpec& spec() const { return spec_; }
   int max_batch() const { return max_batch_; }
