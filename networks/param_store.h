@@ -21,11 +21,14 @@
 namespace quantbench {
 
 struct Parameter {
-  enum Kind { kWeight = 0, kBias = 1 };
+  // kWeight: conv / dense weights (what quantizers rewrite). kBias: biases.
+  // kNormalization: BatchNorm gamma, beta, running mean and variance (never quantized).
+  // The numeric values are stored in the weight cache: never renumber.
+  enum Kind { kWeight = 0, kBias = 1, kNormalization = 2 };
 
   std::string name;        // unique, e.g. "fc1.weight"
   std::string layer;       // e.g. "fc1"
-  std::string layer_type;  // e.g. "dense"
+  std::string layer_type;  // "dense", "conv", "depthwise_conv", "batch_norm"
   Kind kind = kWeight;
   std::vector<int64_t> shape;  // dense weight: [out, in]; bias: [out]
   std::vector<float> values;   // row-major, product(shape) elements

@@ -218,7 +218,7 @@ absl::StatusOr<ParamStore> Parse(const std::string& bytes, const std::string& ex
     QB_RETURN_IF_ERROR(in.Str(&p.layer_type, "layer type"));
     uint8_t kind = 0;
     QB_RETURN_IF_ERROR(in.U8(&kind));
-    if (kind > Parameter::kBias) {
+    if (kind > Parameter::kNormalization) {
       return absl::DataLossError(absl::StrCat("tensor '", p.name, "': bad kind ", kind));
     }
     p.kind = static_cast<Parameter::Kind>(kind);

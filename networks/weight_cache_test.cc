@@ -54,6 +54,14 @@ ParamStore SampleStore() {
   empty.kind = Parameter::kBias;
   empty.shape = {0, 4};
   EXPECT_TRUE(store.Add(empty).ok());
+  Parameter gamma;
+  gamma.name = "bn1.weight";
+  gamma.layer = "bn1";
+  gamma.layer_type = "batch_norm";
+  gamma.kind = Parameter::kNormalization;
+  gamma.shape = {2};
+  gamma.values = {1.0f, 0.5f};
+  EXPECT_TRUE(store.Add(gamma).ok());
   return store;
 }
 

@@ -1,0 +1,767 @@
+#include "networks/graph_network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/status_macros.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace quantbench {
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+constexpr memory::data_type kF32 = memory::data_type::f32;
+
+absl::Status DnnlError(const dnnl::error& e, const std::string& what) {
+  return absl::InternalError(absl::StrCat("oneDNN error while ", what, ": ", e.what(),
+                                          " (dnnl_status ", static_cast<int>(e.status), ")"));
+}
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// One activation buffer (possibly shared by several values over time, possibly viewed with
+// several descriptors).
+struct Tensor {
+  size_t bytes = 0;
+  std::vector<memory> views;
+  int first = 1 << 30;  // first / last exec touching it
+  int last = -1;
+  bool pooled = true;
+};
+
+struct Exec {
+  dnnl::primitive primitive;
+  std::unordered_map<int, memory> args;
+  std::vector<int> tensors;  // touched
+  std::string what;
+};
+
+struct ValueInfo {
+  int tensor = -1;
+  memory mem;  // view with the producer's descriptor
+  bool planned = false;
+};
+
+enum class Act { kNone, kRelu, kRelu6 };
+
+void AppendAct(dnnl::post_ops* ops, Act act) {
+  if (act == Act::kRelu) ops->append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  if (act == Act::kRelu6) ops->append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+}
+
+Act ActOf(LayerKind kind) {
+  if (kind == LayerKind::kRelu) return Act::kRelu;
+  if (kind == LayerKind::kRelu6) return Act::kRelu6;
+  return Act::kNone;
+}
+
+const char* ActName(Act act) { return act == Act::kRelu ? "relu" : act == Act::kRelu6 ? "relu6" : ""; }
+
+}  // namespace
+
+struct GraphNetwork::Plan {
+  struct ConvParams {
+    std::string weight, bias, bn;  // bias / bn empty if absent
+    float eps = 1e-5f;
+    int out_channels = 0;
+    memory user_weights;  // plain view, handle set while syncing
+    memory weights;
+    dnnl::reorder reorder;  // null if plain == oneDNN's layout
+    memory bias_mem;        // null if the conv has no bias and no BN
+  };
+  struct DenseParams {
+    std::string weight, bias;
+    memory user_weights, weights;
+    dnnl::reorder reorder;
+    memory bias_mem;
+  };
+  struct BnParams {
+    std::string name;
+    memory scale, shift, mean, var;
+  };
+
+  dnnl::engine engine;
+  dnnl::stream stream;
+  std::vector<Tensor> tensors;
+  std::vector<ValueInfo> values;
+  std::vector<std::vector<std::pair<memory::desc, std::pair<memory, int>>>> conversions;
+  std::vector<Exec> execs;
+  std::vector<ConvParams> convs;
+  std::vector<DenseParams> denses;
+  std::vector<BnParams> bns;
+  memory input;
+  memory probabilities;
+  std::vector<std::unique_ptr<void, AlignedFree>> buffers;
+  int64_t activation_bytes = 0;
+
+  int NewTensor(size_t bytes) {
+    Tensor t;
+    t.bytes = bytes;
+    tensors.push_back(std::move(t));
+    return static_cast<int>(tensors.size()) - 1;
+  }
+  memory View(int tensor, const memory::desc& desc) {
+    memory m(desc, engine, DNNL_MEMORY_NONE);
+    tensors[tensor].views.push_back(m);
+    return m;
+  }
+  // A new tensor holding `desc`, with a view.
+  std::pair<memory, int> NewValueMemory(const memory::desc& desc) {
+    const int t = NewTensor(desc.get_size());
+    return {View(t, desc), t};
+  }
+  void Push(dnnl::primitive primitive, std::unordered_map<int, memory> args,
+            std::vector<int> touched, std::string what) {
+    Exec e;
+    e.primitive = std::move(primitive);
+    e.args = std::move(args);
+    e.tensors = std::move(touched);
+    e.what = std::move(what);
+    execs.push_back(std::move(e));
+  }
+  // Value `v` in layout `want`: its own memory, or a (cached) reordered copy.
+  std::pair<memory, int> Get(int v, const memory::desc& want) {
+    const ValueInfo& info = values[v];
+    if (info.mem.get_desc() == want) return {info.mem, info.tensor};
+    for (auto& [desc, converted] : conversions[v]) {
+      if (desc == want) return converted;
+    }
+    auto converted = NewValueMemory(want);
+    Push(dnnl::reorder(info.mem, converted.first),
+         {{DNNL_ARG_FROM, info.mem}, {DNNL_ARG_TO, converted.first}},
+         {info.tensor, converted.second}, absl::StrCat("reorder of value ", v));
+    conversions[v].push_back({want, converted});
+    return converted;
+  }
+};
+
+GraphNetwork::GraphNetwork(const Graph& graph, ParamStore* params, int max_batch)
+    : graph_(graph), params_(params), max_batch_(max_batch), plan_(new Plan) {}
+
+GraphNetwork::~GraphNetwork() = default;
+
+namespace {
+
+memory::dims Dims4(int n, const TensorShape& s) { return {n, s.c, s.h, s.w}; }
+
+std::string ImplName(const dnnl::primitive_desc_base& pd) {
+  const char* name = pd.impl_info_str();
+  return name == nullptr ? "?" : name;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& graph,
+                                                                    ParamStore* params,
+                                                                    int max_batch) {
+  if (params == nullptr) return absl::InvalidArgumentError("GraphNetwork: params is null");
+  if (max_batch < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GraphNetwork: max_batch = ", max_batch, " must be >= 1"));
+  }
+  if (graph.layers.empty() || graph.layers[0].kind != LayerKind::kInput || graph.output <= 0 ||
+      graph.output >= static_cast<int>(graph.layers.size())) {
+    return absl::InvalidArgumentError("GraphNetwork: malformed graph (no input or output)");
+  }
+  QB_RETURN_IF_ERROR(CheckGraphParams(graph, *params));
+  std::unique_ptr<GraphNetwork> network(new GraphNetwork(graph, params, max_batch));
+  Plan& plan = *network->plan_;
+  const std::vector<Layer>& layers = network->graph_.layers;
+  const int num_layers = static_cast<int>(layers.size());
+  const int n = max_batch;
+
+  std::vector<std::vector<int>> consumers(num_layers);
+  for (int i = 0; i < num_layers; ++i) {
+    for (int x : layers[i].inputs) consumers[x].push_back(i);
+  }
+  auto sole_consumer = [&](int v) -> int {
+    if (v == graph.output || consumers[v].size() != 1) return -1;
+    return consumers[v][0];
+  };
+
+  // ---- groups: a conv chain conv [-> bn] [-> act] [-> add] [-> act], dense [-> act], or one
+  // layer. A group runs at the position of its last member.
+  struct Group {
+    std::vector<int> members;  // layer indices, first = head
+    int bn = -1, add = -1, add_other = -1;
+    Act act1 = Act::kNone, act2 = Act::kNone;
+    int last() const { return members.back(); }
+  };
+  std::vector<int> group_of(num_layers, -1);
+  std::vector<Group> groups;
+  for (int i = 1; i < num_layers; ++i) {
+    if (group_of[i] >= 0) continue;
+    Group g;
+    g.members.push_back(i);
+    const LayerKind kind = layers[i].kind;
+    auto claim = [&](int j) { return j >= 0 && group_of[j] < 0; };
+    if (kind == LayerKind::kConv) {
+      int cur = i;
+      int j = sole_consumer(cur);
+      if (claim(j) && layers[j].kind == LayerKind::kBatchNorm) {
+        g.bn = j;
+        g.members.push_back(j);
+        cur = j;
+        j = sole_consumer(cur);
+      }
+      if (claim(j) && ActOf(layers[j].kind) != Act::kNone) {
+        g.act1 = ActOf(layers[j].kind);
+        g.members.push_back(j);
+        cur = j;
+        j = sole_consumer(cur);
+      }
+      if (claim(j) && layers[j].kind == LayerKind::kAdd && layers[j].inputs[0] != layers[j].inputs[1]) {
+        g.add = j;
+        g.add_other = layers[j].inputs[0] == cur ? layers[j].inputs[1] : layers[j].inputs[0];
+        g.members.push_back(j);
+        cur = j;
+        j = sole_consumer(cur);
+        if (claim(j) && ActOf(layers[j].kind) != Act::kNone) {
+          g.act2 = ActOf(layers[j].kind);
+          g.members.push_back(j);
+        }
+      }
+    } else if (kind == LayerKind::kDense || kind == LayerKind::kAdd) {
+      const int j = sole_consumer(i);
+      if (claim(j) && ActOf(layers[j].kind) != Act::kNone) {
+        g.act1 = ActOf(layers[j].kind);
+        g.members.push_back(j);
+      }
+    }
+    for (int m : g.members) group_of[m] = static_cast<int>(groups.size());
+    groups.push_back(std::move(g));
+  }
+  std::vector<int> order(groups.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = static_cast<int>(k);
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return groups[a].last() < groups[b].last(); });
+  auto position = [&](int layer) { return groups[group_of[layer]].last(); };
+
+  plan.values.resize(num_layers);
+  plan.conversions.resize(num_layers);
+  try {
+    plan.engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    plan.stream = dnnl::stream(plan.engine);
+
+    // Input: plain NCHW, written by Forward.
+    {
+      auto m = plan.NewValueMemory(memory::desc(Dims4(n, graph.input), kF32, tag::nchw));
+      plan.input = m.first;
+      plan.values[0] = {m.second, m.first, true};
+    }
+    auto set_value = [&](int v, std::pair<memory, int> m) {
+      plan.values[v] = {m.second, m.first, true};
+    };
+
+    for (int gi : order) {
+      const Group& g = groups[gi];
+      const int head = g.members[0];
+      const Layer& layer = layers[head];
+      const int out_value = g.last();
+      const int in0 = layer.inputs.empty() ? -1 : layer.inputs[0];
+      const TensorShape in_shape = in0 >= 0 ? layers[in0].shape : TensorShape{};
+      std::string what = absl::StrCat(LayerKindName(layer.kind), " '", layer.name, "'");
+
+      switch (layer.kind) {
+        case LayerKind::kConv: {
+          const int ic = in_shape.c, oc = layer.out_channels, groups_n = layer.groups;
+          memory::desc src_any(Dims4(n, in_shape), kF32, tag::any);
+          memory::desc dst_any(Dims4(n, layer.shape), kF32, tag::any);
+          memory::dims wdims =
+              groups_n > 1 ? memory::dims{groups_n, oc / groups_n, ic / groups_n, layer.kernel_h,
+                                          layer.kernel_w}
+                           : memory::dims{oc, ic, layer.kernel_h, layer.kernel_w};
+          memory::desc w_any(wdims, kF32, tag::any);
+          memory::desc w_user(wdims, kF32, groups_n > 1 ? tag::goihw : tag::oihw);
+          const bool has_bias = layer.bias || g.bn >= 0;
+          memory::desc b_md({oc}, kF32, tag::x);
+          const memory::dims strides = {layer.stride_h, layer.stride_w};
+          const memory::dims dilates = {layer.dilation - 1, layer.dilation - 1};
+          const memory::dims pad_l = {layer.pad_t, layer.pad_l};
+          const memory::dims pad_r = {layer.pad_b, layer.pad_r};
+          auto desc = has_bias ? dnnl::convolution_forward::desc(
+                                     dnnl::prop_kind::forward_inference,
+                                     dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
+                                     dst_any, strides, dilates, pad_l, pad_r)
+                               : dnnl::convolution_forward::desc(
+                                     dnnl::prop_kind::forward_inference,
+                                     dnnl::algorithm::convolution_direct, src_any, w_any,
+                                     dst_any, strides, dilates, pad_l, pad_r);
+          dnnl::post_ops ops;
+          AppendAct(&ops, g.act1);
+          if (g.add >= 0) ops.append_sum(1.0f);
+          AppendAct(&ops, g.act2);
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(ops);
+          dnnl::convolution_forward::primitive_desc pd(desc, attr, plan.engine);
+
+          std::vector<int> touched;
+          std::string sum_what;
+          auto src = plan.Get(in0, pd.src_desc());
+          touched.push_back(src.second);
+          std::pair<memory, int> dst;
+          if (g.add >= 0) {
+            const int other = g.add_other;
+            const ValueInfo& oi = plan.values[other];
+            // In place if nothing reads the other operand's buffer later.
+            bool in_place = oi.mem.get_desc() == pd.dst_desc() && other != 0;
+            for (int u = 0; u < num_layers && in_place; ++u) {
+              if (!plan.values[u].planned || plan.values[u].tensor != oi.tensor) continue;
+              if (u == graph.output) in_place = false;
+              for (int c : consumers[u]) {
+                if (c != g.add && position(c) >= out_value) in_place = false;
+              }
+            }
+            if (in_place) {
+              dst = {oi.mem, oi.tensor};
+            } else {
+              dst = plan.NewValueMemory(pd.dst_desc());
+              auto src_other = plan.Get(other, pd.dst_desc());
+              plan.Push(dnnl::reorder(src_other.first, dst.first),
+                        {{DNNL_ARG_FROM, src_other.first}, {DNNL_ARG_TO, dst.first}},
+                        {src_other.second, dst.second}, "copy of the residual operand");
+            }
+            touched.push_back(dst.second);
+            sum_what = in_place ? " +sum(in place)" : " +sum(copied)";
+          } else {
+            dst = plan.NewValueMemory(pd.dst_desc());
+            touched.push_back(dst.second);
+          }
+          Plan::ConvParams cp;
+          cp.weight = layer.name + ".weight";
+          if (layer.bias) cp.bias = layer.name + ".bias";
+          if (g.bn >= 0) {
+            cp.bn = layers[g.bn].name;
+            cp.eps = layers[g.bn].eps;
+            what += absl::StrCat(" +bn '", cp.bn, "'");
+          }
+          if (g.act1 != Act::kNone) what += absl::StrCat(" +", ActName(g.act1));
+          what += sum_what;
+          if (g.act2 != Act::kNone) what += absl::StrCat(" +", ActName(g.act2));
+          cp.out_channels = oc;
+          cp.user_weights = memory(w_user, plan.engine, DNNL_MEMORY_NONE);
+          cp.weights = memory(pd.weights_desc(), plan.engine);
+          if (pd.weights_desc() != w_user) cp.reorder = dnnl::reorder(cp.user_weights, cp.weights);
+          std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src.first},
+                                                  {DNNL_ARG_WEIGHTS, cp.weights},
+                                                  {DNNL_ARG_DST, dst.first}};
+          if (has_bias) {
+            cp.bias_mem = memory(b_md, plan.engine);
+            args[DNNL_ARG_BIAS] = cp.bias_mem;
+          }
+          plan.convs.push_back(std::move(cp));
+          plan.Push(dnnl::convolution_forward(pd), std::move(args), std::move(touched),
+                    absl::StrCat(what, " [", ImplName(pd), "]"));
+          set_value(out_value, dst);
+          break;
+        }
+        case LayerKind::kDense: {
+          int src_value = in0;
+          TensorShape src_shape = in_shape;
+          if (layers[in0].kind == LayerKind::kFlatten) {
+            src_value = layers[in0].inputs[0];
+            src_shape = layers[src_value].shape;
+          }
+          const int out = layer.out_channels;
+          memory::dims wdims = {out, src_shape.c, src_shape.h, src_shape.w};
+          memory::desc src_any(Dims4(n, src_shape), kF32, tag::any);
+          memory::desc w_any(wdims, kF32, tag::any);
+          memory::desc w_user(wdims, kF32, tag::oihw);
+          memory::desc b_md({out}, kF32, tag::x);
+          memory::desc dst_md({n, out}, kF32, tag::nc);
+          dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src_any,
+                                                 w_any, b_md, dst_md);
+          dnnl::post_ops ops;
+          AppendAct(&ops, g.act1);
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(ops);
+          dnnl::inner_product_forward::primitive_desc pd(desc, attr, plan.engine);
+          auto src = plan.Get(src_value, pd.src_desc());
+          const int t = plan.NewTensor(dst_md.get_size());
+          memory dst = plan.View(t, dst_md);
+          memory dst4 = plan.View(t, memory::desc({n, out, 1, 1}, kF32, tag::nchw));
+          Plan::DenseParams dp;
+          dp.weight = layer.name + ".weight";
+          dp.bias = layer.name + ".bias";
+          dp.user_weights = memory(w_user, plan.engine, DNNL_MEMORY_NONE);
+          dp.weights = memory(pd.weights_desc(), plan.engine);
+          if (pd.weights_desc() != w_user) dp.reorder = dnnl::reorder(dp.user_weights, dp.weights);
+          dp.bias_mem = memory(b_md, plan.engine);
+          plan.Push(dnnl::inner_product_forward(pd),
+                    {{DNNL_ARG_SRC, src.first},
+                     {DNNL_ARG_WEIGHTS, dp.weights},
+                     {DNNL_ARG_BIAS, dp.bias_mem},
+                     {DNNL_ARG_DST, dst}},
+                    {src.second, t},
+                    absl::StrCat(what, g.act1 != Act::kNone ? " +" : "", ActName(g.act1), " [",
+                                 ImplName(pd), "]"));
+          plan.denses.push_back(std::move(dp));
+          set_value(out_value, {dst4, t});
+          break;
+        }
+        case LayerKind::kFlatten: {
+          bool needed = head == graph.output;
+          for (int c : consumers[head]) needed |= layers[c].kind != LayerKind::kDense;
+          if (!needed) break;  // Dense reads the source directly
+          auto plain = plan.Get(in0, memory::desc(Dims4(n, in_shape), kF32, tag::nchw));
+          memory flat = plan.View(plain.second, memory::desc(Dims4(n, layer.shape), kF32, tag::nchw));
+          set_value(head, {flat, plain.second});
+          break;
+        }
+        case LayerKind::kBatchNorm: {
+          const memory::desc src_md = plan.values[in0].mem.get_desc();
+          dnnl::batch_normalization_forward::desc desc(
+              dnnl::prop_kind::forward_inference, src_md, layer.eps,
+              dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+                  dnnl::normalization_flags::use_shift);
+          dnnl::batch_normalization_forward::primitive_desc pd(desc, plan.engine);
+          auto dst = plan.NewValueMemory(pd.dst_desc());
+          memory::desc c_md({layer.shape.c}, kF32, tag::x);
+          Plan::BnParams bp;
+          bp.name = layer.name;
+          bp.scale = memory(c_md, plan.engine);
+          bp.shift = memory(c_md, plan.engine);
+          bp.mean = memory(c_md, plan.engine);
+          bp.var = memory(c_md, plan.engine);
+          plan.Push(dnnl::batch_normalization_forward(pd),
+                    {{DNNL_ARG_SRC, plan.values[in0].mem},
+                     {DNNL_ARG_MEAN, bp.mean},
+                     {DNNL_ARG_VARIANCE, bp.var},
+                     {DNNL_ARG_SCALE, bp.scale},
+                     {DNNL_ARG_SHIFT, bp.shift},
+                     {DNNL_ARG_DST, dst.first}},
+                    {plan.values[in0].tensor, dst.second},
+                    absl::StrCat(what, " [", ImplName(pd), "]"));
+          plan.bns.push_back(std::move(bp));
+          set_value(head, dst);
+          break;
+        }
+        case LayerKind::kRelu:
+        case LayerKind::kRelu6: {
+          const memory::desc src_md = plan.values[in0].mem.get_desc();
+          const bool six = layer.kind == LayerKind::kRelu6;
+          dnnl::eltwise_forward::desc desc(
+              dnnl::prop_kind::forward_inference,
+              six ? dnnl::algorithm::eltwise_clip : dnnl::algorithm::eltwise_relu, src_md, 0.0f,
+              six ? 6.0f : 0.0f);
+          dnnl::eltwise_forward::primitive_desc pd(desc, plan.engine);
+          auto dst = plan.NewValueMemory(pd.dst_desc());
+          plan.Push(dnnl::eltwise_forward(pd),
+                    {{DNNL_ARG_SRC, plan.values[in0].mem}, {DNNL_ARG_DST, dst.first}},
+                    {plan.values[in0].tensor, dst.second},
+                    absl::StrCat(what, " [", ImplName(pd), "]"));
+          set_value(head, dst);
+          break;
+        }
+        case LayerKind::kAdd: {
+          const ValueInfo& a = plan.values[layer.inputs[0]];
+          const memory::desc a_md = a.mem.get_desc();
+          auto b = plan.Get(layer.inputs[1], a_md);
+          dnnl::binary::desc desc(dnnl::algorithm::binary_add, a_md, a_md, a_md);
+          dnnl::post_ops ops;
+          AppendAct(&ops, g.act1);
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(ops);
+          dnnl::binary::primitive_desc pd(desc, attr, plan.engine);
+          auto dst = plan.NewValueMemory(pd.dst_desc());
+          plan.Push(dnnl::binary(pd),
+                    {{DNNL_ARG_SRC_0, a.mem}, {DNNL_ARG_SRC_1, b.first}, {DNNL_ARG_DST, dst.first}},
+                    {a.tensor, b.second, dst.second},
+                    absl::StrCat(what, g.act1 != Act::kNone ? " +" : "", ActName(g.act1), " [",
+                                 ImplName(pd), "]"));
+          set_value(out_value, dst);
+          break;
+        }
+        case LayerKind::kMaxPool:
+        case LayerKind::kAvgPool:
+        case LayerKind::kGlobalAvgPool: {
+          const memory::desc src_md = plan.values[in0].mem.get_desc();
+          int kh = layer.kernel_h, kw = layer.kernel_w, sh = layer.stride_h, sw = layer.stride_w;
+          int pt = layer.pad_t, pl = layer.pad_l, pb = layer.pad_b, pr = layer.pad_r;
+          dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+          if (layer.kind == LayerKind::kGlobalAvgPool) {
+            kh = in_shape.h;
+            kw = in_shape.w;
+            sh = sw = 1;
+            pt = pl = pb = pr = 0;
+            alg = dnnl::algorithm::pooling_avg_exclude_padding;
+          } else {
+            // ceil_mode: enlarge the bottom/right padding so that oneDNN's floor formula
+            // gives the graph's output size.
+            const int need_b = (layer.shape.h - 1) * sh + kh - in_shape.h - pt;
+            const int need_r = (layer.shape.w - 1) * sw + kw - in_shape.w - pl;
+            const bool extended = need_b > pb || need_r > pr;
+            pb = std::max(pb, need_b);
+            pr = std::max(pr, need_r);
+            if (layer.kind == LayerKind::kAvgPool) {
+              const bool any_pad = layer.pad_t || layer.pad_l || layer.pad_b || layer.pad_r;
+              if (layer.count_include_pad && any_pad && extended) {
+                return absl::UnimplementedError(absl::StrCat(
+                    "avg_pool with count_include_pad, padding and a ceil_mode extension is not "
+                    "supported (layer ",
+                    head, ")"));
+              }
+              // Without declared padding, PyTorch's include-pad divisor is the in-bounds count.
+              alg = layer.count_include_pad && any_pad
+                        ? dnnl::algorithm::pooling_avg_include_padding
+                        : dnnl::algorithm::pooling_avg_exclude_padding;
+            }
+          }
+          memory::desc dst_any(Dims4(n, layer.shape), kF32, tag::any);
+          dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src_md,
+                                           dst_any, {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
+          dnnl::pooling_forward::primitive_desc pd(desc, plan.engine);
+          auto dst = plan.NewValueMemory(pd.dst_desc());
+          std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, plan.values[in0].mem},
+                                                  {DNNL_ARG_DST, dst.first}};
+          std::vector<int> touched = {plan.values[in0].tensor, dst.second};
+          if (pd.workspace_desc().get_size() != 0) {
+            auto ws = plan.NewValueMemory(pd.workspace_desc());
+            args[DNNL_ARG_WORKSPACE] = ws.first;
+            touched.push_back(ws.second);
+          }
+          plan.Push(dnnl::pooling_forward(pd), std::move(args), std::move(touched),
+                    absl::StrCat(what, " [", ImplName(pd), "]"));
+          set_value(head, dst);
+          break;
+        }
+        case LayerKind::kConcat: {
+          std::vector<memory::desc> mds;
+          for (int x : layer.inputs) mds.push_back(plan.values[x].mem.get_desc());
+          std::unique_ptr<dnnl::concat::primitive_desc> pd;
+          bool plain = false;
+          try {
+            pd = std::make_unique<dnnl::concat::primitive_desc>(1, mds, plan.engine);
+          } catch (const dnnl::error&) {
+            plain = true;  // e.g. blocked inputs with channel counts off the block size
+            for (size_t k = 0; k < mds.size(); ++k) {
+              mds[k] = memory::desc(Dims4(n, layers[layer.inputs[k]].shape), kF32, tag::nchw);
+            }
+            pd = std::make_unique<dnnl::concat::primitive_desc>(1, mds, plan.engine);
+          }
+          std::unordered_map<int, memory> args;
+          std::vector<int> touched;
+          for (size_t k = 0; k < mds.size(); ++k) {
+            auto src = plain ? plan.Get(layer.inputs[k], mds[k])
+                             : std::make_pair(plan.values[layer.inputs[k]].mem,
+                                              plan.values[layer.inputs[k]].tensor);
+            args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k)] = src.first;
+            touched.push_back(src.second);
+          }
+          auto dst = plan.NewValueMemory(pd->dst_desc());
+          args[DNNL_ARG_DST] = dst.first;
+          touched.push_back(dst.second);
+          plan.Push(dnnl::concat(*pd), std::move(args), std::move(touched),
+                    absl::StrCat(what, " [", ImplName(*pd), "]"));
+          set_value(head, dst);
+          break;
+        }
+        case LayerKind::kInput:
+          return absl::InvalidArgumentError("GraphNetwork: a second Input layer");
+      }
+    }
+
+    // Softmax over the classes.
+    {
+      const int k = graph.num_classes;
+      auto plain = plan.Get(graph.output, memory::desc({n, k, 1, 1}, kF32, tag::nchw));
+      memory logits = plan.View(plain.second, memory::desc({n, k}, kF32, tag::nc));
+      dnnl::softmax_forward::desc desc(dnnl::prop_kind::forward_inference, logits.get_desc(), 1);
+      dnnl::softmax_forward::primitive_desc pd(desc, plan.engine);
+      plan.probabilities = memory(pd.dst_desc(), plan.engine);
+      plan.Push(dnnl::softmax_forward(pd),
+                {{DNNL_ARG_SRC, logits}, {DNNL_ARG_DST, plan.probabilities}}, {plain.second},
+                absl::StrCat("softmax [", ImplName(pd), "]"));
+    }
+
+    // ---- buffers: lifetimes in exec order, greedy best-fit reuse.
+    for (int e = 0; e < static_cast<int>(plan.execs.size()); ++e) {
+      for (int t : plan.execs[e].tensors) {
+        plan.tensors[t].first = std::min(plan.tensors[t].first, e);
+        plan.tensors[t].last = std::max(plan.tensors[t].last, e);
+      }
+    }
+    const int input_tensor = plan.values[0].tensor;
+    plan.tensors[input_tensor].first = -1;
+    struct Buffer {
+      size_t bytes;
+      void* data;
+    };
+    std::vector<Buffer> all;
+    std::multimap<size_t, int> free_buffers;  // bytes -> index in all
+    std::vector<int> buffer_of(plan.tensors.size(), -1);
+    auto allocate = [&](int t) -> absl::Status {
+      const size_t bytes = std::max<size_t>(plan.tensors[t].bytes, 64);
+      auto it = free_buffers.lower_bound(bytes);
+      if (it != free_buffers.end() && it->first <= 2 * bytes + (1 << 20)) {
+        buffer_of[t] = it->second;
+        free_buffers.erase(it);
+        return absl::OkStatus();
+      }
+      const size_t rounded = (bytes + 63) / 64 * 64;
+      void* data = std::aligned_alloc(64, rounded);
+      if (data == nullptr) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("GraphNetwork: cannot allocate ", rounded, " bytes of activations"));
+      }
+      plan.buffers.emplace_back(data);
+      all.push_back({rounded, data});
+      plan.activation_bytes += static_cast<int64_t>(rounded);
+      buffer_of[t] = static_cast<int>(all.size()) - 1;
+      return absl::OkStatus();
+    };
+    std::vector<std::vector<int>> starts(plan.execs.size() + 1), ends(plan.execs.size() + 1);
+    for (int t = 0; t < static_cast<int>(plan.tensors.size()); ++t) {
+      const Tensor& tensor = plan.tensors[t];
+      if (tensor.last < 0 && t != input_tensor) continue;  // never used
+      starts[tensor.first + 1].push_back(t);
+      ends[std::max(tensor.last, tensor.first) + 1].push_back(t);
+    }
+    for (size_t step = 0; step < starts.size(); ++step) {
+      for (int t : starts[step]) QB_RETURN_IF_ERROR(allocate(t));
+      for (int t : ends[step]) free_buffers.insert({all[buffer_of[t]].bytes, buffer_of[t]});
+    }
+    for (int t = 0; t < static_cast<int>(plan.tensors.size()); ++t) {
+      if (buffer_of[t] < 0) continue;
+      for (memory& view : plan.tensors[t].views) view.set_data_handle(all[buffer_of[t]].data);
+    }
+  } catch (const dnnl::error& e) {
+    return DnnlError(e, "creating the network's primitives");
+  }
+  QB_RETURN_IF_ERROR(network->SyncParams());
+  return network;
+}
+
+absl::Status GraphNetwork::SyncParams() {
+  QB_RETURN_IF_ERROR(CheckGraphParams(graph_, *params_));
+  Plan& plan = *plan_;
+  auto values = [&](const std::string& name) -> const std::vector<float>& {
+    return params_->Find(name)->values;
+  };
+  auto copy_to = [](const memory& m, const std::vector<float>& v) {
+    std::memcpy(m.get_data_handle(), v.data(), v.size() * sizeof(float));
+  };
+  try {
+    std::vector<float> scratch;
+    for (Plan::ConvParams& cp : plan.convs) {
+      const std::vector<float>& w = values(cp.weight);
+      const float* source = w.data();
+      std::vector<float> bias(cp.out_channels, 0.0f);
+      if (!cp.bias.empty()) bias = values(cp.bias);
+      if (!cp.bn.empty()) {
+        const std::vector<float>& gamma = values(cp.bn + ".weight");
+        const std::vector<float>& beta = values(cp.bn + ".bias");
+        const std::vector<float>& mean = values(cp.bn + ".running_mean");
+        const std::vector<float>& var = values(cp.bn + ".running_var");
+        scratch.resize(w.size());
+        const size_t per_out = w.size() / cp.out_channels;
+        for (int o = 0; o < cp.out_channels; ++o) {
+          const double scale = gamma[o] / std::sqrt(static_cast<double>(var[o]) + cp.eps);
+          for (size_t k = 0; k < per_out; ++k) {
+            scratch[o * per_out + k] = static_cast<float>(w[o * per_out + k] * scale);
+          }
+          bias[o] = static_cast<float>((bias[o] - mean[o]) * scale + beta[o]);
+        }
+        source = scratch.data();
+      }
+      if (cp.reorder) {
+        cp.user_weights.set_data_handle(const_cast<float*>(source));
+        cp.reorder.execute(plan.stream,
+                           {{DNNL_ARG_FROM, cp.user_weights}, {DNNL_ARG_TO, cp.weights}});
+        plan.stream.wait();
+        cp.user_weights.set_data_handle(DNNL_MEMORY_NONE);
+      } else {
+        std::memcpy(cp.weights.get_data_handle(), source, w.size() * sizeof(float));
+      }
+      if (cp.bias_mem) copy_to(cp.bias_mem, bias);
+    }
+    for (Plan::DenseParams& dp : plan.denses) {
+      std::vector<float>& w = params_->Find(dp.weight)->values;
+      if (dp.reorder) {
+        dp.user_weights.set_data_handle(w.data());
+        dp.reorder.execute(plan.stream,
+                           {{DNNL_ARG_FROM, dp.user_weights}, {DNNL_ARG_TO, dp.weights}});
+        plan.stream.wait();
+        dp.user_weights.set_data_handle(DNNL_MEMORY_NONE);
+      } else {
+        copy_to(dp.weights, w);
+      }
+      copy_to(dp.bias_mem, values(dp.bias));
+    }
+    for (Plan::BnParams& bp : plan.bns) {
+      copy_to(bp.scale, values(bp.name + ".weight"));
+      copy_to(bp.shift, values(bp.name + ".bias"));
+      copy_to(bp.mean, values(bp.name + ".running_mean"));
+      copy_to(bp.var, values(bp.name + ".running_var"));
+    }
+  } catch (const dnnl::error& e) {
+    return DnnlError(e, "syncing the parameters");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GraphNetwork::Forward(absl::Span<const float> input, int batch,
+                                   absl::Span<float> probabilities) {
+  if (batch < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("Forward: batch = ", batch, " is negative"));
+  }
+  const int64_t in = graph_.input.NumElements();
+  const int64_t classes = graph_.num_classes;
+  if (static_cast<int64_t>(input.size()) != batch * in) {
+    return absl::InvalidArgumentError(absl::StrCat("Forward: input has ", input.size(),
+                                                   " floats, expected batch * C*H*W = ", batch,
+                                                   " * ", in, " = ", batch * in));
+  }
+  if (static_cast<int64_t>(probabilities.size()) != batch * classes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Forward: probabilities has room for ", probabilities.size(),
+        " floats, expected batch * num_classes = ", batch, " * ", classes, " = ", batch * classes));
+  }
+  for (int start = 0; start < batch; start += max_batch_) {
+    const int rows = std::min(max_batch_, batch - start);
+    QB_RETURN_IF_ERROR(ForwardChunk(input.data() + start * in, rows,
+                                    probabilities.data() + start * classes));
+  }
+  return absl::OkStatus();
+}
+
+// A short chunk runs through the max_batch primitives with zero rows appended: every layer
+// computes each example independently, so the padding never changes the real rows.
+absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* probabilities) {
+  Plan& plan = *plan_;
+  const size_t in = static_cast<size_t>(graph_.input.NumElements());
+  const size_t classes = static_cast<size_t>(graph_.num_classes);
+  try {
+    float* src = static_cast<float*>(plan.input.get_data_handle());
+    std::memcpy(src, input, rows * in * sizeof(float));
+    if (rows < max_batch_) {
+      std::memset(src + rows * in, 0, (max_batch_ - rows) * in * sizeof(float));
+    }
+    for (Exec& e : plan.execs) e.primitive.execute(plan.stream, e.args);
+    plan.stream.wait();
+    std::memcpy(probabilities, plan.probabilities.get_data_handle(),
+                rows * classes * sizeof(float));
+  } catch (const dnnl::error& e) {
+    return DnnlError(e, "running the forward pass");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> GraphNetwork::DescribePlan() const {
+  std::vector<std::string> lines;
+  for (const Exec& e : plan_->execs) lines.push_back(e.what);
+  return lines;
+}
+
+int64_t GraphNetwork::activation_bytes() const { return plan_->activation_bytes; }
+
+}  // namespace quantbench
