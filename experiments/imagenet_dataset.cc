@@ -1,0 +1,416 @@
+#include "experiments/imagenet_dataset.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "experiments/image_tensor_cache.h"
+#include "experiments/jpeg_codec.h"
+#include "kernels/status_macros.h"
+
+namespace quantbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsJpegName(const std::string& name) {
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return false;
+  const std::string ext = absl::AsciiStrToLower(name.substr(dot));
+  return ext == ".jpg" || ext == ".jpeg";
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty() || dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+// Names of the regular files (after following symlinks) or directories directly in `dir`,
+// sorted.
+absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir,
+                                                       bool directories) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": not a directory",
+                                            ec ? absl::StrCat(" (", ec.message(), ")") : ""));
+  }
+  std::vector<std::string> names;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat(dir, ": cannot list"));
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat(dir, ": cannot list"));
+    std::error_code type_ec;
+    const bool keep = directories ? it->is_directory(type_ec) : it->is_regular_file(type_ec);
+    if (keep && !type_ec) names.push_back(it->path().filename().string());
+  }
+  if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat(dir, ": cannot list"));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::Status LineError(const std::string& path, int line, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ":", line, ": ", what));
+}
+
+// Reads `path` line by line, CR stripped.
+absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  return lines;
+}
+
+absl::StatusOr<std::string> CacheKey(const std::vector<std::string>& paths,
+                                     const ImagePreprocessing& preprocessing) {
+  std::string key = absl::StrCat("quantbench image tensor\ndecoder: ", JpegLibraryVersion(),
+                                 "\n", PreprocessingKey(preprocessing), "\n");
+  for (const std::string& path : paths) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot stat"));
+    }
+    std::error_code ec;
+    fs::path absolute = fs::absolute(path, ec);
+    absl::StrAppend(&key, ec ? path : absolute.lexically_normal().string(), "\t",
+                    static_cast<int64_t>(st.st_size), "\t", static_cast<int64_t>(st.st_mtim.tv_sec),
+                    ".", static_cast<int64_t>(st.st_mtim.tv_nsec), "\n");
+  }
+  return key;
+}
+
+// Decodes and preprocesses every path into `pixels` (count x example_size) on `threads`
+// threads. Returns the error of the first failing path in index order.
+absl::Status DecodeAll(const std::vector<std::string>& paths,
+                       const ImagePreprocessing& preprocessing, int threads,
+                       int64_t example_size, std::vector<float>* pixels, int64_t* warnings) {
+  const int64_t count = static_cast<int64_t>(paths.size());
+  std::vector<absl::Status> errors(paths.size());
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::atomic<int64_t> warning_count{0};
+  auto work = [&]() {
+    while (!failed.load(std::memory_order_relaxed)) {
+      const int64_t i = next.fetch_add(1);
+      if (i >= count) return;
+      absl::StatusOr<RgbImage> image = DecodeJpegFile(paths[i]);
+      absl::Status status = image.status();
+      if (status.ok()) {
+        warning_count += image->tolerated_warnings;
+        status = Annotate(PreprocessImage(*image, preprocessing, pixels->data() + i * example_size),
+                          paths[i]);
+      }
+      if (!status.ok()) {
+        errors[i] = status;
+        failed = true;
+      }
+    }
+  };
+  const int n = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
+  std::vector<std::thread> workers;
+  for (int t = 1; t < n; ++t) workers.emplace_back(work);
+  work();
+  for (std::thread& worker : workers) worker.join();
+  *warnings = warning_count;
+  // Indices are handed out in order and a claimed image is always finished, so every image
+  // before a failed one was processed: the first error here is the first bad file.
+  for (const absl::Status& status : errors) {
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ImageLabelEntry>> ReadImageLabelFile(const std::string& path,
+                                                                int num_classes) {
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(path));
+  std::vector<ImageLabelEntry> entries;
+  std::map<std::string, int> first_line;
+  for (size_t index = 0; index < lines.size(); ++index) {
+    const int line_number = static_cast<int>(index + 1);
+    const absl::string_view line = absl::StripAsciiWhitespace(lines[index]);
+    if (line.empty()) continue;
+    absl::string_view name;
+    absl::string_view label_text;
+    const size_t comma = line.rfind(',');
+    if (comma != absl::string_view::npos) {
+      name = absl::StripAsciiWhitespace(line.substr(0, comma));
+      label_text = absl::StripAsciiWhitespace(line.substr(comma + 1));
+    } else {
+      const size_t space = line.find_last_of(" \t");
+      if (space == absl::string_view::npos) {
+        int64_t number = 0;
+        if (absl::SimpleAtoi(line, &number)) {
+          return LineError(
+              path, line_number,
+              absl::StrCat("a bare number (\"", line, "\"): this looks like "
+                           "ILSVRC2012_validation_ground_truth.txt (one 1-based ILSVRC2012_ID "
+                           "per image, in file order), which is not supported: its ids are "
+                           "not synset_words.txt class indices and mapping them needs the "
+                           "devkit's meta.mat. Use Caffe's val.txt (\"<file> <0-based "
+                           "label>\") instead"));
+        }
+        return LineError(path, line_number,
+                         absl::StrCat("expected \"<file> <label>\" or \"<path>, <label>\", got \"",
+                                      line, "\""));
+      }
+      name = absl::StripAsciiWhitespace(line.substr(0, space));
+      label_text = line.substr(space + 1);
+    }
+    int32_t label = 0;
+    if (!absl::SimpleAtoi(label_text, &label)) {
+      return LineError(path, line_number,
+                       absl::StrCat("label \"", label_text, "\" is not an integer (expected "
+                                    "\"<file> <label>\" or \"<path>, <label>\")"));
+    }
+    if (label < 0 || label >= num_classes) {
+      return LineError(path, line_number,
+                       absl::StrCat("label ", label, " is outside 0..", num_classes - 1));
+    }
+    const size_t slash = name.rfind('/');
+    const absl::string_view base = slash == absl::string_view::npos ? name : name.substr(slash + 1);
+    if (base.empty()) {
+      return LineError(path, line_number, absl::StrCat("no file name in \"", line, "\""));
+    }
+    auto [it, inserted] = first_line.emplace(std::string(base), line_number);
+    if (!inserted) {
+      return LineError(path, line_number, absl::StrCat(base, " is listed again (first at line ",
+                                                       it->second, ")"));
+    }
+    entries.push_back({std::string(base), label, line_number});
+  }
+  return entries;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadSynsetWords(const std::string& path) {
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(path));
+  std::vector<std::string> wnids;
+  std::map<std::string, int> first_line;
+  for (size_t index = 0; index < lines.size(); ++index) {
+    const int line_number = static_cast<int>(index + 1);
+    const absl::string_view line = absl::StripAsciiWhitespace(lines[index]);
+    if (line.empty()) {
+      return LineError(path, line_number,
+                       "empty line (class indices are line numbers, so every line must start "
+                       "with a wnid)");
+    }
+    const size_t space = line.find_first_of(" \t");
+    const std::string wnid(line.substr(0, space));
+    auto [it, inserted] = first_line.emplace(wnid, line_number);
+    if (!inserted) {
+      return LineError(path, line_number,
+                       absl::StrCat(wnid, " is listed again (first at line ", it->second, ")"));
+    }
+    wnids.push_back(wnid);
+  }
+  if (wnids.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no synsets"));
+  return wnids;
+}
+
+absl::StatusOr<LabeledImages> LoadImageFiles(const std::vector<std::string>& paths,
+                                             const std::vector<int32_t>& labels,
+                                             const ImageFolderOptions& options,
+                                             ImageLoadInfo* info) {
+  const auto start = std::chrono::steady_clock::now();
+  ImageLoadInfo local_info;
+  if (info == nullptr) info = &local_info;
+  if (paths.size() != labels.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("LoadImageFiles: ", paths.size(), " paths but ",
+                                                   labels.size(), " labels"));
+  }
+  if (options.num_classes < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("num_classes ", options.num_classes,
+                                                   " must be positive"));
+  }
+  QB_RETURN_IF_ERROR(ValidatePreprocessing(options.preprocessing));
+  const int64_t s = options.preprocessing.crop_size;
+  LabeledImages set;
+  set.count = static_cast<int64_t>(paths.size());
+  set.example_shape = {3, s, s};
+  set.labels = labels;
+  set.num_classes = options.num_classes;
+  const int64_t example_size = set.example_size();
+  const std::vector<int64_t> shape = {set.count, 3, s, s};
+
+  std::string key;
+  std::string why_not_cached = "miss (no cache file)";
+  info->jpeg_warnings = 0;
+  info->cache_hit = false;
+  info->cache_path.clear();
+  info->cache_note = "disabled";
+  if (!options.cache_dir.empty()) {
+    QB_ASSIGN_OR_RETURN(key, CacheKey(paths, options.preprocessing));
+    info->cache_path = ImageTensorCachePath(options.cache_dir, key);
+    absl::StatusOr<std::vector<float>> cached = LoadImageTensor(info->cache_path, key, shape);
+    if (cached.ok()) {
+      set.pixels = std::move(*cached);
+      info->cache_hit = true;
+      info->cache_note = "hit";
+    } else if (!absl::IsNotFound(cached.status())) {
+      why_not_cached = std::string(cached.status().message());
+    }
+  }
+  if (!info->cache_hit) {
+    set.pixels = AllocateFloats(static_cast<size_t>(set.count * example_size));
+    QB_RETURN_IF_ERROR(DecodeAll(paths, options.preprocessing, std::max(1, options.threads),
+                                 example_size, &set.pixels, &info->jpeg_warnings));
+    if (!options.cache_dir.empty()) {
+      absl::Status saved = SaveImageTensor(info->cache_path, key, shape, set.pixels);
+      info->cache_note = why_not_cached == "miss (no cache file)"
+                             ? why_not_cached
+                             : absl::StrCat(why_not_cached, "; recomputed");
+      absl::StrAppend(&info->cache_note,
+                      saved.ok() ? "; written" : absl::StrCat("; cannot write: ", saved.message()));
+    }
+  }
+  info->loaded = set.count;
+  info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return set;
+}
+
+absl::StatusOr<LabeledImages> LoadLabeledImageFolder(const std::string& image_dir,
+                                                     const std::string& labels_path,
+                                                     const ImageFolderOptions& options,
+                                                     ImageLoadInfo* info) {
+  const auto start = std::chrono::steady_clock::now();
+  ImageLoadInfo local_info;
+  if (info == nullptr) info = &local_info;
+  QB_ASSIGN_OR_RETURN(std::vector<ImageLabelEntry> entries,
+                      ReadImageLabelFile(labels_path, options.num_classes));
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDirectory(image_dir, false));
+  const std::set<std::string> present(files.begin(), files.end());
+  std::sort(entries.begin(), entries.end(),
+            [](const ImageLabelEntry& a, const ImageLabelEntry& b) { return a.file < b.file; });
+
+  std::vector<std::string> paths;
+  std::vector<int32_t> labels;
+  std::set<std::string> listed;
+  const ImageLabelEntry* first_missing = nullptr;
+  int64_t missing = 0;
+  for (const ImageLabelEntry& entry : entries) {
+    listed.insert(entry.file);
+    if (present.count(entry.file) == 0) {
+      if (first_missing == nullptr) first_missing = &entry;
+      ++missing;
+      continue;
+    }
+    if (options.limit > 0 && static_cast<int64_t>(paths.size()) >= options.limit) continue;
+    paths.push_back(JoinPath(image_dir, entry.file));
+    labels.push_back(entry.label);
+  }
+  info->listed = static_cast<int64_t>(entries.size());
+  info->missing = missing;
+  info->unlisted = 0;
+  for (const std::string& file : files) {
+    if (IsJpegName(file) && listed.count(file) == 0) ++info->unlisted;
+  }
+  if (first_missing != nullptr && !options.skip_missing) {
+    return absl::NotFoundError(absl::StrCat(
+        JoinPath(image_dir, first_missing->file), ": listed at ", labels_path, ":",
+        first_missing->line, " but not in ", image_dir, " (", missing, " of ", entries.size(),
+        " listed images are missing; skip_missing ignores them)"));
+  }
+  if (paths.empty()) {
+    return absl::NotFoundError(absl::StrCat("none of the ", entries.size(), " images listed in ",
+                                            labels_path, " is in ", image_dir));
+  }
+  QB_ASSIGN_OR_RETURN(LabeledImages set, LoadImageFiles(paths, labels, options, info));
+  info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return set;
+}
+
+absl::StatusOr<LabeledImages> LoadSynsetImageFolders(const std::string& root,
+                                                     const std::string& synset_words_path,
+                                                     const ImageFolderOptions& options,
+                                                     ImageLoadInfo* info) {
+  const auto start = std::chrono::steady_clock::now();
+  ImageLoadInfo local_info;
+  if (info == nullptr) info = &local_info;
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> wnids, ReadSynsetWords(synset_words_path));
+  std::map<std::string, int32_t> class_of;
+  for (size_t i = 0; i < wnids.size(); ++i) class_of[wnids[i]] = static_cast<int32_t>(i);
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> directories, ListDirectory(root, true));
+
+  std::vector<std::string> paths;
+  std::vector<int32_t> labels;
+  int64_t found = 0;
+  for (const std::string& directory : directories) {
+    if (absl::StartsWith(directory, ".")) continue;
+    auto it = class_of.find(directory);
+    if (it == class_of.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(JoinPath(root, directory),
+                                                     ": directory is not a wnid listed in ",
+                                                     synset_words_path));
+    }
+    const std::string dir = JoinPath(root, directory);
+    QB_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDirectory(dir, false));
+    for (const std::string& file : files) {
+      if (!IsJpegName(file)) continue;
+      ++found;
+      if (options.limit > 0 && static_cast<int64_t>(paths.size()) >= options.limit) continue;
+      paths.push_back(JoinPath(dir, file));
+      labels.push_back(it->second);
+    }
+  }
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> top_files, ListDirectory(root, false));
+  info->listed = found;
+  info->missing = 0;
+  info->unlisted = 0;
+  for (const std::string& file : top_files) info->unlisted += IsJpegName(file) ? 1 : 0;
+  if (paths.empty()) {
+    return absl::NotFoundError(absl::StrCat(root, ": no <wnid>/*.JPEG images"));
+  }
+  ImageFolderOptions synset_options = options;
+  synset_options.num_classes = static_cast<int>(wnids.size());
+  QB_ASSIGN_OR_RETURN(LabeledImages set, LoadImageFiles(paths, labels, synset_options, info));
+  info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return set;
+}
+
+absl::StatusOr<LabeledImages> LoadUnlabeledImageFolder(const std::string& image_dir,
+                                                       const ImageFolderOptions& options,
+                                                       ImageLoadInfo* info) {
+  const auto start = std::chrono::steady_clock::now();
+  ImageLoadInfo local_info;
+  if (info == nullptr) info = &local_info;
+  QB_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDirectory(image_dir, false));
+  std::vector<std::string> paths;
+  int64_t found = 0;
+  for (const std::string& file : files) {
+    if (!IsJpegName(file)) continue;
+    ++found;
+    if (options.limit > 0 && static_cast<int64_t>(paths.size()) >= options.limit) continue;
+    paths.push_back(JoinPath(image_dir, file));
+  }
+  info->listed = found;
+  info->missing = 0;
+  info->unlisted = 0;
+  if (paths.empty()) return absl::NotFoundError(absl::StrCat(image_dir, ": no *.jpg/*.jpeg images"));
+  QB_ASSIGN_OR_RETURN(LabeledImages set,
+                      LoadImageFiles(paths, std::vector<int32_t>(paths.size(), -1), options, info));
+  info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return set;
+}
+
+}  // namespace quantbench

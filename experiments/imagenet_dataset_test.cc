@@ -1,0 +1,400 @@
+#include "experiments/imagenet_dataset.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "experiments/jpeg_codec.h"
+
+namespace quantbench {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FreshDir(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir ? dir : "/tmp") + "/" + name;
+  fs::remove_all(path);
+  fs::create_directories(path);
+  return path;
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::vector<uint8_t> JpegBytes(int width, int height, uint8_t red, int components = 3) {
+  std::vector<uint8_t> pixels;
+  for (int i = 0; i < width * height; ++i) {
+    if (components == 1) {
+      pixels.push_back(red);
+    } else {
+      pixels.insert(pixels.end(), {red, 100, 50});
+    }
+  }
+  auto jpeg = EncodeJpeg(pixels.data(), width, height, components, 100);
+  EXPECT_TRUE(jpeg.ok()) << jpeg.status();
+  return *jpeg;
+}
+
+// A solid JPEG whose red channel identifies it (green 100, blue 50).
+void WriteJpeg(const std::string& path, uint8_t red, int width = 40, int height = 30,
+               int components = 3) {
+  const std::vector<uint8_t> bytes = JpegBytes(width, height, red, components);
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+ImageFolderOptions SmallOptions() {
+  ImageFolderOptions options;
+  options.preprocessing = *ImagePreprocessingPreset("keras-tf", 16);  // v / 127.5 - 1
+  return options;
+}
+
+// The red value an image's plane 0 encodes (keras-tf), from its centre pixel.
+int RedOf(const LabeledImages& set, int64_t index) {
+  const int64_t s = set.example_shape[1];
+  const float v = set.pixels[index * set.example_size() + (s / 2) * s + s / 2];
+  return static_cast<int>(std::lround((v + 1.0f) * 127.5f));
+}
+
+void ExpectStatus(const absl::Status& status, absl::StatusCode code,
+                  const std::vector<std::string>& fragments) {
+  EXPECT_EQ(status.code(), code) << status;
+  for (const std::string& fragment : fragments) {
+    EXPECT_NE(status.message().find(fragment), std::string::npos)
+        << "\"" << fragment << "\" not in: " << status;
+  }
+}
+
+// A flat folder: a, b, c listed; extra.JPEG unlisted; notes.txt not an image.
+class ValFolderTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = FreshDir("val");
+    images_ = dir_ + "/images";
+    fs::create_directories(images_);
+    WriteJpeg(images_ + "/c.JPEG", 200);
+    WriteJpeg(images_ + "/a.JPEG", 40, 37, 53);
+    WriteJpeg(images_ + "/b.JPEG", 120, 1, 1);
+    WriteJpeg(images_ + "/extra.JPEG", 90);
+    WriteText(images_ + "/notes.txt", "not an image");
+    WriteText(dir_ + "/val.txt", "b.JPEG 2\nc.JPEG 7\na.JPEG 5\n");
+    WriteText(dir_ + "/dataset.txt", "./data/b.JPEG, 2\n./data/a.JPEG, 5\r\n\n./data/c.JPEG, 7\n");
+  }
+  std::string dir_;
+  std::string images_;
+};
+
+TEST_F(ValFolderTest, ValTxtAndDatasetTxtGiveTheSameSortedSet) {
+  ImageLoadInfo info;
+  auto val = LoadLabeledImageFolder(images_, dir_ + "/val.txt", SmallOptions(), &info);
+  ASSERT_TRUE(val.ok()) << val.status();
+  EXPECT_EQ(val->count, 3);
+  EXPECT_EQ(val->example_shape, (std::vector<int64_t>{3, 16, 16}));
+  EXPECT_EQ(val->pixels.size(), 3u * 3 * 16 * 16);
+  EXPECT_EQ(val->labels, (std::vector<int32_t>{5, 2, 7}));  // a, b, c
+  EXPECT_EQ(val->num_classes, 1000);
+  EXPECT_NEAR(RedOf(*val, 0), 40, 2);
+  EXPECT_NEAR(RedOf(*val, 1), 120, 2);
+  EXPECT_NEAR(RedOf(*val, 2), 200, 2);
+  EXPECT_EQ(info.listed, 3);
+  EXPECT_EQ(info.unlisted, 1);  // extra.JPEG
+  EXPECT_EQ(info.loaded, 3);
+  EXPECT_EQ(info.cache_note, "disabled");
+
+  auto dataset = LoadLabeledImageFolder(images_, dir_ + "/dataset.txt", SmallOptions());
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  EXPECT_EQ(dataset->labels, val->labels);
+  EXPECT_EQ(dataset->pixels, val->pixels);
+}
+
+TEST_F(ValFolderTest, LimitKeepsTheFirstInSortedOrder) {
+  ImageFolderOptions options = SmallOptions();
+  options.limit = 2;
+  auto set = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->count, 2);
+  EXPECT_EQ(set->labels, (std::vector<int32_t>{5, 2}));
+}
+
+TEST_F(ValFolderTest, ThreadCountDoesNotChangeTheResult) {
+  ImageFolderOptions one = SmallOptions();
+  one.threads = 1;
+  ImageFolderOptions three = SmallOptions();
+  three.threads = 3;
+  auto a = LoadUnlabeledImageFolder(images_, one);
+  auto b = LoadUnlabeledImageFolder(images_, three);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->pixels, b->pixels);
+}
+
+TEST_F(ValFolderTest, MissingImageNamesTheFirstOneUnlessSkipped) {
+  WriteText(dir_ + "/more.txt", "b.JPEG 2\nz.JPEG 1\nc.JPEG 7\nm.JPEG 3\na.JPEG 5\n");
+  auto set = LoadLabeledImageFolder(images_, dir_ + "/more.txt", SmallOptions());
+  ASSERT_FALSE(set.ok());
+  ExpectStatus(set.status(), absl::StatusCode::kNotFound,
+               {images_ + "/m.JPEG", "more.txt:4", "2 of 5"});
+
+  ImageFolderOptions options = SmallOptions();
+  options.skip_missing = true;
+  ImageLoadInfo info;
+  set = LoadLabeledImageFolder(images_, dir_ + "/more.txt", options, &info);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->labels, (std::vector<int32_t>{5, 2, 7}));
+  EXPECT_EQ(info.listed, 5);
+  EXPECT_EQ(info.missing, 2);
+
+  WriteText(dir_ + "/none.txt", "q.JPEG 1\n");
+  set = LoadLabeledImageFolder(images_, dir_ + "/none.txt", options);
+  EXPECT_EQ(set.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ValFolderTest, CorruptJpegIsDataLossNamingTheFile) {
+  std::vector<uint8_t> bytes = JpegBytes(64, 64, 7);
+  bytes.resize(bytes.size() / 2);
+  std::ofstream(images_ + "/b.JPEG", std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  auto set = LoadLabeledImageFolder(images_, dir_ + "/val.txt", SmallOptions());
+  ASSERT_FALSE(set.ok());
+  ExpectStatus(set.status(), absl::StatusCode::kDataLoss, {images_ + "/b.JPEG"});
+}
+
+TEST_F(ValFolderTest, GreyscaleAndTinyImagesLoad) {
+  WriteJpeg(images_ + "/a.JPEG", 77, 37, 53, /*components=*/1);
+  auto set = LoadLabeledImageFolder(images_, dir_ + "/val.txt", SmallOptions());
+  ASSERT_TRUE(set.ok()) << set.status();
+  // Grey 77 in all three planes.
+  for (int c = 0; c < 3; ++c) {
+    const float v = set->pixels[c * 256 + 8 * 16 + 8];
+    EXPECT_NEAR((v + 1.0f) * 127.5f, 77.0f, 2.0f) << "plane " << c;
+  }
+  EXPECT_NEAR(RedOf(*set, 1), 120, 2);  // the 1 x 1 image, upscaled to 18 x 18
+}
+
+TEST(LabelFile, BadLinesNameFileAndLine) {
+  const std::string dir = FreshDir("labels");
+  struct Case {
+    std::string text;
+    std::vector<std::string> fragments;
+  };
+  const Case cases[] = {
+      {"a.JPEG 1\nb.JPEG x\n", {"bad.txt:2: ", "\"x\" is not an integer"}},
+      {"a.JPEG 1\n\nb.JPEG 1000\n", {"bad.txt:3: ", "label 1000 is outside 0..999"}},
+      {"a.JPEG -1\n", {"bad.txt:1: ", "outside"}},
+      {"a.JPEG 1\n./d/a.JPEG, 2\n", {"bad.txt:2: ", "a.JPEG is listed again (first at line 1)"}},
+      {"66\n971\n", {"bad.txt:1: ", "ILSVRC2012_validation_ground_truth.txt", "val.txt"}},
+      {"lonely.JPEG\n", {"bad.txt:1: ", "expected \"<file> <label>\""}},
+      {"./data/, 3\n", {"bad.txt:1: ", "no file name"}},
+  };
+  for (const Case& c : cases) {
+    WriteText(dir + "/bad.txt", c.text);
+    auto entries = ReadImageLabelFile(dir + "/bad.txt", kImageNetClasses);
+    ASSERT_FALSE(entries.ok()) << c.text;
+    ExpectStatus(entries.status(), absl::StatusCode::kInvalidArgument, c.fragments);
+  }
+  auto missing = ReadImageLabelFile(dir + "/nope.txt", kImageNetClasses);
+  ExpectStatus(missing.status(), absl::StatusCode::kNotFound, {"nope.txt"});
+}
+
+TEST(LabelFile, FormatsAndNamesWithSpaces) {
+  const std::string dir = FreshDir("labels-ok");
+  WriteText(dir + "/ok.txt",
+            "ILSVRC2012_val_00000001.JPEG 65\r\n"
+            "  ./data/ILSVRC2012_val_00000347.JPEG, 472  \n"
+            "my photo.jpg\t3\n");
+  auto entries = ReadImageLabelFile(dir + "/ok.txt", kImageNetClasses);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].file, "ILSVRC2012_val_00000001.JPEG");
+  EXPECT_EQ((*entries)[0].label, 65);
+  EXPECT_EQ((*entries)[1].file, "ILSVRC2012_val_00000347.JPEG");
+  EXPECT_EQ((*entries)[1].label, 472);
+  EXPECT_EQ((*entries)[1].line, 2);
+  EXPECT_EQ((*entries)[2].file, "my photo.jpg");
+  EXPECT_EQ((*entries)[2].label, 3);
+}
+
+TEST(SynsetFolders, LabelIsTheLineOfTheWnid) {
+  const std::string root = FreshDir("synsets");
+  WriteText(root + "/../synset_words.txt",
+            "n00000001 one\nn00000002 two, deux\nn00000003 three\n");
+  fs::create_directories(root + "/n00000002");
+  fs::create_directories(root + "/n00000001");
+  fs::create_directories(root + "/.cache");
+  WriteJpeg(root + "/n00000002/x.JPEG", 10);
+  WriteJpeg(root + "/n00000002/y.jpg", 20);
+  WriteJpeg(root + "/n00000002/readme.txt", 0);  // not a JPEG name: ignored
+  WriteJpeg(root + "/n00000001/z.JPEG", 30);
+  WriteJpeg(root + "/.cache/w.JPEG", 40);
+  WriteJpeg(root + "/stray.JPEG", 50);
+  ImageLoadInfo info;
+  auto set = LoadSynsetImageFolders(root, root + "/../synset_words.txt", SmallOptions(), &info);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->labels, (std::vector<int32_t>{0, 1, 1}));  // n1/z, n2/x, n2/y
+  EXPECT_EQ(set->num_classes, 3);
+  EXPECT_NEAR(RedOf(*set, 0), 30, 2);
+  EXPECT_NEAR(RedOf(*set, 2), 20, 2);
+  EXPECT_EQ(info.listed, 3);
+  EXPECT_EQ(info.unlisted, 1);
+
+  fs::create_directories(root + "/n09999999");
+  set = LoadSynsetImageFolders(root, root + "/../synset_words.txt", SmallOptions());
+  ExpectStatus(set.status(), absl::StatusCode::kInvalidArgument,
+               {root + "/n09999999", "not a wnid"});
+
+  WriteText(root + "/../dup_words.txt", "n00000001 one\nn00000002 two\nn00000001 again\n");
+  auto wnids = ReadSynsetWords(root + "/../dup_words.txt");
+  ExpectStatus(wnids.status(), absl::StatusCode::kInvalidArgument,
+               {"dup_words.txt:3: ", "listed again (first at line 1)"});
+}
+
+TEST(UnlabeledFolder, LabelsAreMinusOne) {
+  const std::string dir = FreshDir("unlabeled");
+  WriteJpeg(dir + "/b.jpeg", 1);
+  WriteJpeg(dir + "/a.JPG", 2);
+  WriteJpeg(dir + "/c.png.txt", 3);
+  auto set = LoadUnlabeledImageFolder(dir, SmallOptions());
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->count, 2);
+  EXPECT_EQ(set->labels, (std::vector<int32_t>{-1, -1}));
+  EXPECT_EQ(set->num_classes, 1000);
+  EXPECT_FALSE(LoadUnlabeledImageFolder(dir + "/nope", SmallOptions()).ok());
+}
+
+TEST_F(ValFolderTest, DiskCacheRoundTripAndCorruptionRecomputes) {
+  ImageFolderOptions options = SmallOptions();
+  options.cache_dir = FreshDir("image-cache");
+  ImageLoadInfo info;
+  auto first = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(info.cache_hit);
+  EXPECT_EQ(info.cache_note, "miss (no cache file); written");
+  ASSERT_TRUE(fs::exists(info.cache_path)) << info.cache_path;
+  const std::string path = info.cache_path;
+
+  auto second = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(info.cache_hit);
+  EXPECT_EQ(info.cache_note, "hit");
+  EXPECT_EQ(info.cache_path, path);
+  EXPECT_EQ(second->pixels, first->pixels);
+  EXPECT_EQ(second->labels, first->labels);
+
+  // A flipped byte in the tensor: detected by the CRC, recomputed, rewritten.
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(path) - 100));
+    file.put('\x5a');
+  }
+  auto third = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_FALSE(info.cache_hit);
+  EXPECT_NE(info.cache_note.find("CRC mismatch"), std::string::npos) << info.cache_note;
+  EXPECT_NE(info.cache_note.find("recomputed; written"), std::string::npos) << info.cache_note;
+  EXPECT_EQ(third->pixels, first->pixels);
+  auto fourth = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
+  EXPECT_TRUE(info.cache_hit);
+
+  // Another preset or size is another key.
+  ImageFolderOptions caffe = options;
+  caffe.preprocessing = *ImagePreprocessingPreset("keras-caffe", 16);
+  auto other = LoadLabeledImageFolder(images_, dir_ + "/val.txt", caffe, &info);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(info.cache_hit);
+  EXPECT_NE(info.cache_path, path);
+
+  // A changed image (new mtime) is another key too.
+  fs::last_write_time(images_ + "/a.JPEG",
+                      fs::last_write_time(images_ + "/a.JPEG") + std::chrono::seconds(5));
+  auto touched = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
+  ASSERT_TRUE(touched.ok());
+  EXPECT_FALSE(info.cache_hit);
+  EXPECT_NE(info.cache_path, path);
+}
+
+// ---- the staged ImageNet validation subset, if this machine has it
+
+std::string SharedDataDir() {
+  if (const char* env = std::getenv("QUANTBENCH_SHARED_DATA")) return env;
+  // <workspace>/../shared/data, finding the workspace through this test's runfiles
+  // (experiments/README.md is a data dependency and links back into the source tree).
+  if (const char* srcdir = std::getenv("TEST_SRCDIR")) {
+    std::error_code ec;
+    const fs::path readme =
+        fs::canonical(fs::path(srcdir) / "quantbench/experiments/README.md", ec);
+    if (!ec) {
+      const fs::path candidate = readme.parent_path().parent_path().parent_path() / "shared/data";
+      if (fs::is_directory(candidate, ec)) return candidate.string();
+    }
+  }
+  return "/work/shared/data";
+}
+
+TEST(RealImageNet, First20OfDatasetTxtMatchValTxt) {
+  const std::string dir = SharedDataDir() + "/imagenet_val_1300";
+  for (const char* file : {"/dataset.txt", "/val.txt", "/images/ILSVRC2012_val_00000347.JPEG"}) {
+    if (!fs::exists(dir + file)) GTEST_SKIP() << "missing " << dir << file;
+  }
+  ImageFolderOptions options;
+  options.preprocessing = *ImagePreprocessingPreset("torch", 224);
+  options.limit = 20;
+  auto dataset = LoadLabeledImageFolder(dir + "/images", dir + "/dataset.txt", options);
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  EXPECT_EQ(dataset->count, 20);
+  EXPECT_EQ(dataset->example_shape, (std::vector<int64_t>{3, 224, 224}));
+  EXPECT_EQ(dataset->pixels.size(), 20u * 3 * 224 * 224);
+  EXPECT_EQ(dataset->num_classes, 1000);
+
+  // The same 20 files through the 50,000-line val.txt (most of it absent here).
+  options.skip_missing = true;
+  ImageLoadInfo info;
+  auto val = LoadLabeledImageFolder(dir + "/images", dir + "/val.txt", options, &info);
+  ASSERT_TRUE(val.ok()) << val.status();
+  EXPECT_EQ(info.listed, 50000);
+  EXPECT_EQ(info.missing, 50000 - 1300);
+  EXPECT_EQ(val->labels, dataset->labels);
+  EXPECT_EQ(val->pixels, dataset->pixels);
+  // Sorted, so the first is the lowest-numbered file: ILSVRC2012_val_00000347.JPEG, 472.
+  EXPECT_EQ(dataset->labels[0], 472);
+  // Normalised values stay in the torch range [(0 - 0.485) / 0.229, (1 - 0.406) / 0.225].
+  for (float v : dataset->pixels) {
+    ASSERT_GE(v, -2.12f);
+    ASSERT_LE(v, 2.65f);
+  }
+}
+
+TEST(RealImageNet, SampleLabelsMatchSynsetWords) {
+  const std::string data = SharedDataDir();
+  const std::string labels = data + "/imagenet_sample/labels.txt";
+  const std::string words = data + "/imagenet_val_1300/synset_words.txt";
+  for (const std::string& file : {labels, words}) {
+    if (!fs::exists(file)) GTEST_SKIP() << "missing " << file;
+  }
+  auto wnids = ReadSynsetWords(words);
+  ASSERT_TRUE(wnids.ok()) << wnids.status();
+  ASSERT_EQ(wnids->size(), 1000u);
+  auto entries = ReadImageLabelFile(labels, kImageNetClasses);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 1000u);
+  for (const ImageLabelEntry& entry : *entries) {
+    ASSERT_EQ(entry.file.substr(0, 9), (*wnids)[entry.label]) << entry.file;
+  }
+  ImageFolderOptions options;
+  options.preprocessing = *ImagePreprocessingPreset("keras-caffe", 224);
+  options.limit = 4;
+  auto set = LoadLabeledImageFolder(data + "/imagenet_sample/images", labels, options);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->labels, (std::vector<int32_t>{0, 1, 2, 3}));
+}
+
+}  // namespace
+}  // namespace quantbench
