@@ -2,6 +2,7 @@
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "experiments/model_loader.h"
 #include "kernels/status_macros.h"
 #include "quantizers/quantizer.h"
 
@@ -133,7 +135,54 @@ absl::Status CheckDatasetFiles(const DatasetSpec& data, const Locator& locator,
   return absl::OkStatus();
 }
 
-absl::Status Validate(Experiment& config, const Locator& locator, const RunDirectories& dirs) {
+absl::Status ValidateImageDataset(DatasetSpec* data, const Locator& locator, const RunDirectories& dirs) {
+  if (data->dir().empty()) {
+    return Invalid(locator, {{"dataset"}, {"dir"}}, "missing: the image folder (or pass --data=/path, or set $QUANTBENCH_DATA)");
+  }
+  data->set_dir(JoinPath(dirs.workspace, data->dir()));
+  const bool needs_labels =
+      data->kind() == DatasetSpec::IMAGENET_VAL || data->kind() == DatasetSpec::LABELED_IMAGES;
+  if (needs_labels && data->labels().empty()) {
+    return Invalid(locator, {{"dataset"}, {"labels"}},
+                   "missing: the ground-truth file (val.txt / dataset.txt / labels.txt), relative to dataset.dir or absolute");
+  }
+  if (data->kind() == DatasetSpec::SYNSET_FOLDERS && data->synsets().empty()) {
+    return Invalid(locator, {{"dataset"}, {"synsets"}}, "missing: synset_words.txt (\"<wnid> <names>\" per line)");
+  }
+  Preprocessing* pre = data->mutable_preprocessing();
+  if (pre->preset().empty()) pre->set_preset("torch");
+  static const std::set<std::string> kPresets = {"torch", "keras-caffe", "keras-tf"};
+  if (kPresets.count(pre->preset()) == 0) {
+    return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"preset"}},
+                   absl::StrCat("unknown preset '", pre->preset(), "'; available: ", absl::StrJoin(kPresets, ", ")));
+  }
+  if (pre->image_size() < 0) return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"image_size"}}, "must be >= 0");
+  if (pre->resize_shorter() < 0 || (pre->resize_shorter() > 0 && pre->image_size() > 0 && pre->resize_shorter() < pre->image_size())) {
+    return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"resize_shorter"}}, "expected 0 (= image_size / 0.875) or >= image_size");
+  }
+  if (!pre->interpolation().empty() && pre->interpolation() != "pil_bilinear" && pre->interpolation() != "bilinear") {
+    return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"interpolation"}}, "expected pil_bilinear or bilinear");
+  }
+  if (data->limit() < 0) return Invalid(locator, {{"dataset"}, {"limit"}}, "must be >= 0 (0 = all images)");
+  return absl::OkStatus();
+}
+
+absl::Status CheckImageDatasetFiles(const DatasetSpec& data, const Locator& locator) {
+  struct stat st;
+  if (stat(data.dir().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Invalid(locator, {{"dataset"}, {"dir"}},
+                   absl::StrCat("image folder ", data.dir(), " not found: pass --data=/path/to/images (or set $QUANTBENCH_DATA)"));
+  }
+  for (const auto& [field, name] : {std::pair<const char*, std::string>{"labels", data.labels()}, {"synsets", data.synsets()}}) {
+    if (name.empty()) continue;
+    std::string file = JoinPath(data.dir(), name);
+    if (!FileExists(file)) return Invalid(locator, {{"dataset"}, {field}}, absl::StrCat("file ", file, " not found"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(Experiment& config, const Locator& locator, const RunDirectories& dirs,
+                      const ConfigOverrides& overrides) {
   if (config.name().empty()) return Invalid(locator, {{"name"}}, "missing: every experiment needs a name");
   for (char c : config.name()) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
@@ -144,17 +193,23 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
 
   // Network.
   NetworkSpec* network = config.mutable_network();
-  const auto& known = KnownArchitectures();
+  const std::vector<std::string> known = AvailableArchitectures();
   if (std::find(known.begin(), known.end(), network->architecture()) == known.end()) {
     return Invalid(locator, {{"network"}, {"architecture"}},
                    absl::StrCat("unknown architecture '", network->architecture(),
                                 "'; available: ", absl::StrJoin(known, ", ")));
   }
-  if (network->input_shape().empty()) network->add_input_shape(784);
-  if (network->num_classes() == 0) network->set_num_classes(10);
-  if (network->eval_batch() == 0) network->set_eval_batch(500);
+  const bool mlp = network->architecture() == "mlp";
+  if (mlp && network->input_shape().empty()) network->add_input_shape(784);
+  if (network->num_classes() == 0) network->set_num_classes(mlp ? 10 : 1000);
+  if (network->eval_batch() == 0) network->set_eval_batch(mlp ? 500 : 25);
   if (network->eval_batch() < 0) return Invalid(locator, {{"network"}, {"eval_batch"}}, "must be positive");
-  if (network->architecture() == "mlp") {
+  if (!mlp && !network->input_shape().empty() &&
+      (network->input_shape_size() != 3 || network->input_shape(0) != 3 || network->input_shape(1) != network->input_shape(2) ||
+       network->input_shape(1) <= 0)) {
+    return Invalid(locator, {{"network"}, {"input_shape"}}, "expected [3, S, S] (or leave it out for the architecture's default)");
+  }
+  if (mlp) {
     if (network->input_shape_size() != 1 || network->input_shape(0) <= 0) {
       return Invalid(locator, {{"network"}, {"input_shape"}}, "the mlp takes a flat input: one positive dimension, e.g. [784]");
     }
@@ -168,7 +223,28 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
     }
   }
   if (network->weights_case() == NetworkSpec::WEIGHTS_NOT_SET) {
-    return Invalid(locator, {{"network"}}, "missing weights: give `train { ... }` or `weights_file: \"...\"`");
+    return Invalid(locator, {{"network"}},
+                   "missing weights: give train { ... } (mlp), onnx { path: ... }, weights_file: ... or random_init { seed: ... }");
+  }
+  if (!overrides.weights.empty()) {
+    if (network->has_onnx()) {
+      network->mutable_onnx()->set_path(overrides.weights);
+    } else if (network->weights_case() == NetworkSpec::kWeightsFile) {
+      network->set_weights_file(overrides.weights);
+    } else {
+      return Invalid(locator, {{"network"}},
+                     "--weights (or $QUANTBENCH_WEIGHTS) replaces an onnx path or weights_file, but this config's "
+                     "weights are trained or randomly initialised");
+    }
+  }
+  if (network->has_train() && !mlp) {
+    return Invalid(locator, {{"network"}, {"train"}},
+                   absl::StrCat("only the mlp is trained here; give '", network->architecture(),
+                                "' onnx { path: ... }, weights_file or random_init"));
+  }
+  if (network->has_onnx()) {
+    if (network->onnx().path().empty()) return Invalid(locator, {{"network"}, {"onnx"}, {"path"}}, "missing: the .onnx file");
+    network->mutable_onnx()->set_path(JoinPath(dirs.workspace, network->onnx().path()));
   }
   if (network->has_train()) {
     TrainingSpec* train = network->mutable_train();
@@ -186,10 +262,20 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
                      "set preprocessing once, in dataset.preprocessing: training uses the same");
     }
     FillDatasetDefaults(train->mutable_data(), /*training=*/true, dirs);
-  } else {
+  } else if (network->weights_case() == NetworkSpec::kWeightsFile) {
     network->set_weights_file(JoinPath(dirs.workspace, network->weights_file()));
   }
-  FillDatasetDefaults(config.mutable_dataset(), /*training=*/false, dirs);
+  DatasetSpec* dataset = config.mutable_dataset();
+  if (!overrides.data.empty()) dataset->set_dir(overrides.data);
+  if (dataset->kind() == DatasetSpec::KIND_UNSPECIFIED || dataset->kind() == DatasetSpec::IDX) {
+    if (!mlp) {
+      return Invalid(locator, {{"dataset"}, {"kind"}},
+                     "ImageNet networks read JPEG folders: IMAGENET_VAL, SYNSET_FOLDERS, LABELED_IMAGES or UNLABELED_IMAGES");
+    }
+    FillDatasetDefaults(dataset, /*training=*/false, dirs);
+  } else {
+    QB_RETURN_IF_ERROR(ValidateImageDataset(dataset, locator, dirs));
+  }
 
   // Quantizers and bits.
   if (config.quantizers().empty()) {
@@ -250,19 +336,20 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
   // Files last: every field error above is reported even on a machine without the data.
   if (network->has_train()) {
     QB_RETURN_IF_ERROR(CheckDatasetFiles(network->train().data(), locator, {{"network"}, {"train"}, {"data"}}));
-  } else if (!FileExists(network->weights_file())) {
+  } else if (network->weights_case() == NetworkSpec::kWeightsFile && !FileExists(network->weights_file())) {
     return Invalid(locator, {{"network"}, {"weights_file"}},
                    absl::StrCat("weights file ", network->weights_file(), " not found"));
   }
+  if (network->has_onnx() && !FileExists(network->onnx().path())) {
+    return Invalid(locator, {{"network"}, {"onnx"}, {"path"}},
+                   absl::StrCat("ONNX file ", network->onnx().path(), " not found: pass --weights=/path/model.onnx ",
+                                "(or set $QUANTBENCH_WEIGHTS); networks/README.md says how to export one"));
+  }
+  if (dataset->kind() != DatasetSpec::IDX) return CheckImageDatasetFiles(*dataset, locator);
   return CheckDatasetFiles(config.dataset(), locator, {{"dataset"}});
 }
 
 }  // namespace
-
-const std::vector<std::string>& KnownArchitectures() {
-  static const std::vector<std::string> kArchitectures = {"mlp"};
-  return kArchitectures;
-}
 
 RunDirectories RunDirectories::FromEnvironment() {
   RunDirectories dirs;
@@ -289,7 +376,7 @@ absl::StatusOr<std::string> ResolveConfigPath(const std::string& argument, const
 }
 
 absl::StatusOr<Experiment> ParseExperiment(const std::string& text, const std::string& display_name,
-                                           const RunDirectories& dirs) {
+                                           const RunDirectories& dirs, const ConfigOverrides& overrides) {
   Experiment config;
   pb::TextFormat::Parser parser;
   FirstErrorCollector errors(display_name);
@@ -299,16 +386,17 @@ absl::StatusOr<Experiment> ParseExperiment(const std::string& text, const std::s
   if (!parser.ParseFromString(text, &config)) {
     return absl::InvalidArgumentError(errors.error().empty() ? display_name + ": cannot parse" : errors.error());
   }
-  QB_RETURN_IF_ERROR(Validate(config, Locator(display_name, &tree), dirs));
+  QB_RETURN_IF_ERROR(Validate(config, Locator(display_name, &tree), dirs, overrides));
   return config;
 }
 
-absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const RunDirectories& dirs) {
+absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const RunDirectories& dirs,
+                                          const ConfigOverrides& overrides) {
   std::ifstream in(config_path);
   if (!in) return absl::NotFoundError(absl::StrCat(config_path, ": cannot read the config"));
   std::stringstream text;
   text << in.rdbuf();
-  return ParseExperiment(text.str(), config_path, dirs);
+  return ParseExperiment(text.str(), config_path, dirs, overrides);
 }
 
 }  // namespace quantbench

@@ -21,20 +21,25 @@ struct RunDirectories {
   static RunDirectories FromEnvironment();
 };
 
+// Paths the command line (or the environment) puts in place of the config's, so one config
+// serves every user's files. Applied before validation: errors name the overriding path.
+struct ConfigOverrides {
+  std::string weights;  // --weights / $QUANTBENCH_WEIGHTS: network.onnx.path or weights_file
+  std::string data;     // --data / $QUANTBENCH_DATA: dataset.dir
+};
+
 // Resolves --config: an absolute path; a path relative to the user's working directory;
 // or a bare file name looked up in <workspace>/configs/. NotFound lists every path tried.
 absl::StatusOr<std::string> ResolveConfigPath(const std::string& argument, const RunDirectories& dirs);
 
 // Parses, fills defaults and validates. Relative paths inside the config (dataset dirs,
 // output) are resolved against the workspace. `config_path` names errors.
-absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const RunDirectories& dirs);
+absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const RunDirectories& dirs,
+                                          const ConfigOverrides& overrides = {});
 
 // The same from text, for tests (errors say `display_name`).
 absl::StatusOr<Experiment> ParseExperiment(const std::string& text, const std::string& display_name,
-                                           const RunDirectories& dirs);
-
-// The architectures the sweep can build today.
-const std::vector<std::string>& KnownArchitectures();
+                                           const RunDirectories& dirs, const ConfigOverrides& overrides = {});
 
 // Default Fashion-MNIST location (Debian package dataset-fashion-mnist).
 inline constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";

@@ -141,7 +141,7 @@ TEST(Config, DefaultFashionMnistLocationSaysWhichPackage) {
 TEST(Config, UnknownArchitectureListsAvailable) {
   std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"\"mlp\"", "\"resnet9000\""}}));
   EXPECT_NE(error.find("demo.pbtxt:3:"), std::string::npos) << error;
-  EXPECT_NE(error.find("network.architecture: unknown architecture 'resnet9000'; available: mlp"), std::string::npos)
+  EXPECT_NE(error.find("network.architecture: unknown architecture 'resnet9000'; available: mlp, "), std::string::npos)
       << error;
 }
 

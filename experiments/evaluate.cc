@@ -3,46 +3,67 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/status_macros.h"
 
 namespace quantbench {
+namespace {
 
-absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data, int batch) {
+// How many classes score strictly higher than class `c`: its 0-based rank. Ties count in the
+// class's favour; trained nets essentially never produce exact ties.
+int Rank(const float* scores, int classes, int c) {
+  int higher = 0;
+  for (int k = 0; k < classes; ++k) higher += scores[k] > scores[c];
+  return higher;
+}
+
+}  // namespace
+
+absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data, int batch,
+                                    const std::vector<int32_t>* reference) {
+  if (reference != nullptr && reference->size() != static_cast<size_t>(data.count)) {
+    return absl::InternalError(absl::StrCat("reference has ", reference->size(), " predictions for ",
+                                            data.count, " examples"));
+  }
   const int64_t example = data.example_size();
   const int classes = network.num_classes();
-  std::vector<float> probabilities(static_cast<size_t>(batch) * classes);
+  std::vector<float> scores(static_cast<size_t>(batch) * classes);
   Evaluation result;
   result.predictions.resize(data.count);
-  int64_t top1 = 0, top5 = 0;
+  int64_t top1 = 0, top5 = 0, agree1 = 0, agree5 = 0;
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < data.count; first += batch) {
     const int n = static_cast<int>(std::min<int64_t>(batch, data.count - first));
-    QB_RETURN_IF_ERROR(network.Forward(
-        absl::MakeConstSpan(data.pixels.data() + first * example, n * example), n,
-        absl::MakeSpan(probabilities.data(), static_cast<size_t>(n) * classes)));
+    QB_RETURN_IF_ERROR(network.Forward(absl::MakeConstSpan(data.pixels.data() + first * example, n * example), n,
+                                       absl::MakeSpan(scores.data(), static_cast<size_t>(n) * classes)));
     for (int i = 0; i < n; ++i) {
-      const float* p = probabilities.data() + static_cast<size_t>(i) * classes;
-      const int32_t label = data.labels[first + i];
-      // Rank of the true class: how many classes score strictly higher (ties favour the label
-      // only when the scores are exactly equal, which a trained net essentially never produces).
-      int higher = 0;
-      for (int c = 0; c < classes; ++c) higher += p[c] > p[label];
-      top1 += higher == 0;
-      top5 += higher < 5;
-      result.predictions[first + i] = static_cast<int32_t>(std::max_element(p, p + classes) - p);
+      const float* p = scores.data() + static_cast<size_t>(i) * classes;
+      const int64_t index = first + i;
+      result.predictions[index] = static_cast<int32_t>(std::max_element(p, p + classes) - p);
+      const int32_t label = data.labels[index];
+      if (label >= 0 && label < classes) {
+        ++result.labeled;
+        const int rank = Rank(p, classes, label);
+        top1 += rank == 0;
+        top5 += rank < 5;
+      }
+      if (reference != nullptr) {
+        const int32_t ref = (*reference)[index];
+        agree1 += result.predictions[index] == ref;
+        agree5 += Rank(p, classes, ref) < 5;
+      }
     }
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.top1 = data.count ? static_cast<double>(top1) / data.count : 0.0;
-  result.top5 = data.count ? static_cast<double>(top5) / data.count : 0.0;
+  if (result.labeled > 0) {
+    result.top1 = static_cast<double>(top1) / result.labeled;
+    result.top5 = static_cast<double>(top5) / result.labeled;
+  }
+  if (reference != nullptr && data.count > 0) {
+    result.agreement_top1 = static_cast<double>(agree1) / data.count;
+    result.agreement_top5 = static_cast<double>(agree5) / data.count;
+  }
   return result;
-}
-
-double Agreement(const std::vector<int32_t>& predictions, const std::vector<int32_t>& reference) {
-  if (predictions.empty() || predictions.size() != reference.size()) return 0.0;
-  int64_t same = 0;
-  for (size_t i = 0; i < predictions.size(); ++i) same += predictions[i] == reference[i];
-  return static_cast<double>(same) / predictions.size();
 }
 
 }  // namespace quantbench

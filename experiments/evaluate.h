@@ -1,4 +1,6 @@
-// Classification accuracy of a network on an in-memory labelled set.
+// Classification quality of a network on an in-memory image set: accuracy against labels
+// where labels exist, and agreement with a reference model's predictions (the fp32 net),
+// which needs no labels: how a user without ImageNet labels still measures quantization damage.
 #ifndef QUANTBENCH_EXPERIMENTS_EVALUATE_H_
 #define QUANTBENCH_EXPERIMENTS_EVALUATE_H_
 
@@ -12,16 +14,22 @@
 namespace quantbench {
 
 struct Evaluation {
+  // Against labels, over the labelled examples only (label >= 0); `labeled` = 0 means the set
+  // has no labels and top1/top5 are meaningless.
+  int64_t labeled = 0;
   double top1 = 0.0;  // fraction in [0, 1]
   double top5 = 0.0;
+  // Against the reference predictions, when given: the fraction whose top-1 equals the
+  // reference top-1, and whose top-5 contains the reference top-1.
+  double agreement_top1 = 0.0;
+  double agreement_top5 = 0.0;
   std::vector<int32_t> predictions;  // top-1 class per example
   double seconds = 0.0;              // forward passes only
 };
 
-absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data, int batch);
-
-// Fraction of examples whose top-1 prediction equals the reference's.
-double Agreement(const std::vector<int32_t>& predictions, const std::vector<int32_t>& reference);
+// `reference`: top-1 predictions of the model to compare with (nullptr: no agreement).
+absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data, int batch,
+                                    const std::vector<int32_t>* reference = nullptr);
 
 }  // namespace quantbench
 

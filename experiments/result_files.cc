@@ -105,18 +105,35 @@ std::string Table(const nlohmann::json& sweep, const std::string& corner, CellFn
 
 std::string SweepMarkdown(const nlohmann::json& sweep) {
   const nlohmann::json& fp32 = sweep["fp32"];
+  const bool labeled = !fp32["top1"].is_null();
+  auto percent = [](const nlohmann::json& value) {
+    return value.is_null() ? std::string("—") : absl::StrFormat("%.2f", 100.0 * value.get<double>());
+  };
   std::string out = absl::StrCat("# ", sweep["experiment"].get<std::string>(), "\n\n");
   if (sweep.contains("description") && !sweep["description"].get<std::string>().empty()) {
     absl::StrAppend(&out, sweep["description"].get<std::string>(), "\n\n");
   }
-  absl::StrAppendFormat(&out, "fp32 baseline: **%.2f %%** top-1, %.2f %% top-5 on %d images; %s weights, %.1f KiB.\n\n",
-                        100.0 * fp32["top1"].get<double>(), 100.0 * fp32["top5"].get<double>(),
-                        sweep["dataset"]["examples"].get<int64_t>(), fp32["weights"]["source"].get<std::string>(),
-                        fp32["model_bytes"].get<double>() / 1024.0);
-  absl::StrAppend(&out, "## Top-1 accuracy (%) vs weight bits\n\n",
-                  Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
-                    return absl::StrFormat("%.2f", 100.0 * c["top1"].get<double>());
-                  }));
+  const nlohmann::json& weights = fp32["weights"];
+  std::string source = weights["source"].get<std::string>();
+  if (weights.contains("note")) absl::StrAppend(&source, " (", weights["note"].get<std::string>(), ")");
+  if (labeled) {
+    absl::StrAppendFormat(&out, "fp32 baseline: **%s %%** top-1, %s %% top-5 on %d images; %s weights, %.1f KiB.\n\n",
+                          percent(fp32["top1"]), percent(fp32["top5"]), sweep["dataset"]["examples"].get<int64_t>(),
+                          source, fp32["model_bytes"].get<double>() / 1024.0);
+    absl::StrAppend(&out, "## Top-1 accuracy (%) vs weight bits\n\n",
+                    Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) { return percent(c["top1"]); }));
+    if (fp32.contains("top5") && !fp32["top5"].is_null()) {
+      absl::StrAppend(&out, "\n## Top-5 accuracy (%)\n\n",
+                      Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) {
+                        return c.contains("top5") ? percent(c["top5"]) : std::string("—");
+                      }));
+    }
+  } else {
+    absl::StrAppendFormat(&out, "No labels: %d images, quality measured as agreement with the fp32 model; %s weights, %.1f KiB.\n\n",
+                          sweep["dataset"]["examples"].get<int64_t>(), source, fp32["model_bytes"].get<double>() / 1024.0);
+  }
+  absl::StrAppend(&out, "\n## Top-1 agreement with fp32 (%)\n\n",
+                  Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) { return percent(c["top1_agreement_with_fp32"]); }));
   absl::StrAppend(&out, "\n## Weight SQNR (dB)\n\n", Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
                     return c.contains("sqnr_db") ? absl::StrFormat("%.1f", c["sqnr_db"].get<double>()) : std::string("—");
                   }));

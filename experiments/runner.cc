@@ -9,22 +9,17 @@
 #include "absl/strings/str_format.h"
 #include "experiments/environment.h"
 #include "experiments/evaluate.h"
-#include "experiments/fp32_weights.h"
-#include "experiments/idx_dataset.h"
+#include "experiments/dataset_loader.h"
+#include "experiments/model_loader.h"
 #include "experiments/progress.h"
 #include "experiments/quantize_model.h"
 #include "experiments/result_files.h"
 #include "kernels/status_macros.h"
-#include "networks/mlp.h"
 #include "networks/threads.h"
 #include "quantizers/quantizer.h"
 
 namespace quantbench {
 namespace {
-
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
-}
 
 bool MetricEnabled(const Experiment& config, const std::string& metric) {
   if (config.metrics().empty()) return true;
@@ -57,34 +52,26 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
   Progress progress(config.quantizers_size() * config.bits_size(), options.progress);
   auto log = [&](const std::string& message) { progress.Log(message); };
 
-  // Data and fp32 weights.
-  const DatasetSpec& data_spec = config.dataset();
-  const Preprocessing& pre = data_spec.preprocessing();
-  QB_ASSIGN_OR_RETURN(LabeledImages test,
-                      LoadIdxDataset(JoinPath(data_spec.dir(), data_spec.images()),
-                                     JoinPath(data_spec.dir(), data_spec.labels()), data_spec.limit(),
-                                     PixelNormalization{pre.scale(), pre.mean(), pre.std()}));
-  if (test.example_size() != config.network().input_shape(0)) {
-    return absl::InvalidArgumentError(absl::StrCat("dataset examples have ", test.example_size(),
-                                                   " values but network.input_shape is ",
-                                                   config.network().input_shape(0)));
-  }
-  QB_ASSIGN_OR_RETURN(Fp32Weights fp32, ObtainFp32Weights(config, options.cache_dir, log));
-
-  MlpSpec spec = MlpSpecFor(config.network());
-  // The network reads its weights from `working`; each cell rewrites them, then syncs.
-  ParamStore working = fp32.params;
-  QB_ASSIGN_OR_RETURN(std::unique_ptr<MlpNetwork> network,
-                      MlpNetwork::Create(spec, &working, config.network().eval_batch()));
-  QB_RETURN_IF_ERROR(network->SyncParams());
-  QB_ASSIGN_OR_RETURN(Evaluation baseline, Evaluate(*network, test, config.network().eval_batch()));
+  // Network and fp32 weights, then the evaluation set shaped for the network's input.
+  QB_ASSIGN_OR_RETURN(LoadedModel model, LoadModel(config, options.cache_dir, log));
+  Network& network = *model.network;
+  QB_ASSIGN_OR_RETURN(LoadedDataset dataset, LoadDataset(config.dataset(), network.input_shape(),
+                                                         network.num_classes(), threads, options.cache_dir));
+  const LabeledImages& test = dataset.data;
+  log(absl::StrFormat("dataset: %d examples", test.count));
+  const int batch = config.network().eval_batch();
+  QB_ASSIGN_OR_RETURN(Evaluation baseline, Evaluate(network, test, batch));
   int64_t fp32_bytes = 0, parameter_count = 0;
-  for (const Parameter& p : fp32.params.parameters()) {
+  for (const Parameter& p : model.fp32.parameters()) {
     fp32_bytes += 4 * static_cast<int64_t>(p.values.size());
     parameter_count += static_cast<int64_t>(p.values.size());
   }
-  log(absl::StrFormat("fp32 baseline: top-1 %.2f %%, top-5 %.2f %% on %d images", 100 * baseline.top1,
-                      100 * baseline.top5, test.count));
+  const bool labeled = baseline.labeled > 0;
+  // Accuracy exists only against labels; JSON null says "no labels" rather than a fake 0.
+  auto accuracy = [labeled](double value) { return labeled ? nlohmann::json(value) : nlohmann::json(nullptr); };
+  log(labeled ? absl::StrFormat("fp32 baseline: top-1 %.2f %%, top-5 %.2f %% on %d images", 100 * baseline.top1,
+                                100 * baseline.top5, test.count)
+              : absl::StrFormat("fp32 baseline: %d unlabeled images (agreement only)", test.count));
 
   nlohmann::json result;
   result["schema"] = "quantbench.sweep/1";
@@ -95,19 +82,14 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
   result["config"] = ConfigAsJson(config);
   result["timestamp"] = UtcTimestamp();
   result["environment"] = DescribeEnvironment(options.dirs.workspace, threads);
-  result["dataset"] = {{"images", JoinPath(data_spec.dir(), data_spec.images())},
-                       {"labels", JoinPath(data_spec.dir(), data_spec.labels())},
-                       {"examples", test.count},
-                       {"classes", test.num_classes}};
-  nlohmann::json weights = {{"source", fp32.source}, {"path", fp32.path}};
-  if (fp32.source == "trained") {
-    weights["from_cache"] = fp32.from_cache;
-    weights["cache_key"] = fp32.cache_key;
-    if (!fp32.from_cache) weights["train_seconds"] = fp32.train_seconds;
-  }
-  result["fp32"] = {{"top1", baseline.top1},      {"top5", baseline.top5},
-                    {"model_bytes", fp32_bytes},  {"parameters", parameter_count},
-                    {"eval_seconds", baseline.seconds}, {"weights", weights}};
+  result["dataset"] = dataset.info;
+  result["dataset"]["labeled_examples"] = baseline.labeled;
+  result["fp32"] = {{"top1", accuracy(baseline.top1)},
+                    {"top5", accuracy(baseline.top5)},
+                    {"model_bytes", fp32_bytes},
+                    {"parameters", parameter_count},
+                    {"eval_seconds", baseline.seconds},
+                    {"weights", model.weights}};
 
   // The sweep.
   nlohmann::json cells = nlohmann::json::array();
@@ -116,20 +98,21 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
     QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer, QuantizerRegistry::Global().Create(q.name(), params));
     for (int bits : config.bits()) {
       auto cell_start = std::chrono::steady_clock::now();
-      QB_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan, PlanLayers(fp32.params, config.layers(), bits));
-      QB_ASSIGN_OR_RETURN(ModelReport report, QuantizeModel(*quantizer, fp32.params, plan, &working));
-      QB_RETURN_IF_ERROR(network->SyncParams());
-      QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(*network, test, config.network().eval_batch()));
+      QB_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan, PlanLayers(model.fp32, config.layers(), bits));
+      QB_ASSIGN_OR_RETURN(ModelReport report, QuantizeModel(*quantizer, model.fp32, plan, model.working.get()));
+      QB_RETURN_IF_ERROR(network.SyncParams());
+      QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(network, test, batch, &baseline.predictions));
       nlohmann::json cell = {{"quantizer", q.label()},
                              {"name", q.name()},
                              {"params", params},
                              {"bits", bits},
-                             {"top1", eval.top1},
-                             {"delta_top1", eval.top1 - baseline.top1},
-                             {"top1_agreement_with_fp32", Agreement(eval.predictions, baseline.predictions)}};
+                             {"top1", accuracy(eval.top1)},
+                             {"delta_top1", accuracy(eval.top1 - baseline.top1)},
+                             {"top1_agreement_with_fp32", eval.agreement_top1},
+                             {"top5_agreement_with_fp32", eval.agreement_top5}};
       if (MetricEnabled(config, "top5")) {
-        cell["top5"] = eval.top5;
-        cell["delta_top5"] = eval.top5 - baseline.top5;
+        cell["top5"] = accuracy(eval.top5);
+        cell["delta_top5"] = accuracy(eval.top5 - baseline.top5);
       }
       if (MetricEnabled(config, "weight_error")) {
         cell["weight_mse"] = report.mse;
@@ -153,7 +136,9 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
       cell["eval_seconds"] = eval.seconds;
       cell["seconds"] = Seconds(cell_start);
       cells.push_back(cell);
-      progress.Step(absl::StrFormat("%s, %d bits: top-1 %.2f %%", q.label(), bits, 100 * eval.top1));
+      progress.Step(labeled ? absl::StrFormat("%s, %d bits: top-1 %.2f %%", q.label(), bits, 100 * eval.top1)
+                            : absl::StrFormat("%s, %d bits: top-1 agreement %.2f %%", q.label(), bits,
+                                              100 * eval.agreement_top1));
     }
   }
   result["cells"] = cells;

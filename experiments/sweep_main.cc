@@ -18,9 +18,13 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: bazel run //experiments:sweep -- --config=FILE [--threads=N] [--output=PATH] [--cache_dir=DIR]\n"
+    "usage: bazel run //experiments:sweep -- --config=FILE [--weights=PATH] [--data=DIR] [--threads=N]\n"
+    "                                         [--output=PATH] [--cache_dir=DIR]\n"
     "  --config     experiment config (.pbtxt): a bare name is looked up in configs/,\n"
     "               a relative path in the directory you ran bazel from\n"
+    "  --weights    weights file replacing the config's onnx path or weights_file\n"
+    "               (default: $QUANTBENCH_WEIGHTS when set)\n"
+    "  --data       dataset folder replacing the config's dataset.dir (default: $QUANTBENCH_DATA)\n"
     "  --threads    threads for oneDNN and our loops (default: the config's, else all cores)\n"
     "  --output     result JSON path (default: the config's, else results/<name>.json)\n"
     "  --cache_dir  trained-weight cache (default: $QUANTBENCH_CACHE_DIR or ~/.cache/quantbench)\n";
@@ -34,6 +38,9 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   std::string config_arg, output, cache_dir = quantbench::DefaultCacheDirectory();
+  quantbench::ConfigOverrides overrides;
+  if (const char* env = std::getenv("QUANTBENCH_WEIGHTS"); env && *env) overrides.weights = env;
+  if (const char* env = std::getenv("QUANTBENCH_DATA"); env && *env) overrides.data = env;
   int threads = -1;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -46,6 +53,10 @@ int main(int argc, char** argv) {
       return 0;
     } else if (const char* v = value_of("--config")) {
       config_arg = v;
+    } else if (const char* v = value_of("--weights")) {
+      overrides.weights = v;
+    } else if (const char* v = value_of("--data")) {
+      overrides.data = v;
     } else if (const char* v = value_of("--output")) {
       output = v;
     } else if (const char* v = value_of("--cache_dir")) {
@@ -67,7 +78,11 @@ int main(int argc, char** argv) {
   quantbench::RunDirectories dirs = quantbench::RunDirectories::FromEnvironment();
   auto path = quantbench::ResolveConfigPath(config_arg, dirs);
   if (!path.ok()) return Fail(std::string(path.status().message()));
-  auto config = quantbench::LoadExperiment(*path, dirs);
+  // Relative override paths are the user's: resolve them where `bazel run` was started.
+  for (std::string* p : {&overrides.weights, &overrides.data}) {
+    if (!p->empty() && (*p)[0] != '/') *p = absl::StrCat(dirs.working, "/", *p);
+  }
+  auto config = quantbench::LoadExperiment(*path, dirs, overrides);
   if (!config.ok()) return Fail(std::string(config.status().message()));
   if (threads >= 0) config->set_threads(threads);
   if (!output.empty()) {
@@ -79,6 +94,10 @@ int main(int argc, char** argv) {
   options.dirs = dirs;
   options.cache_dir = cache_dir;
   options.command = absl::StrCat("bazel run //experiments:sweep -- --config=", config_arg);
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (absl::StartsWith(arg, "--weights=") || absl::StartsWith(arg, "--data=")) absl::StrAppend(&options.command, " ", arg);
+  }
   auto sweep = quantbench::RunSweep(*config, options);
   if (!sweep.ok()) return Fail(std::string(sweep.status().message()));
   absl::Status written = quantbench::WriteSweepResults(*sweep, config->output());

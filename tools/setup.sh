@@ -8,13 +8,15 @@ PACKAGES=(
   g++
   git
   libdnnl-dev              # oneDNN: the networks' primitives
-  libprotobuf-dev protobuf-compiler   # experiment configs
+  libprotobuf-dev protobuf-compiler   # experiment configs, ONNX protos
+  libonnx-dev              # onnx.proto, compiled by //networks:onnx_proto (ONNX weight import)
   libabsl-dev              # Status / StatusOr / strings
   libeigen3-dev            # training
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev       # result files
   zlib1g-dev               # gzip idx files, cache checksums
   dataset-fashion-mnist    # the default experiment's data
+  python3-torchvision python3-onnx   # tools/export_torchvision.py (parity references; tests only)
 )
 
 if [ "$(id -u)" -eq 0 ]; then

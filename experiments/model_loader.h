@@ -1,0 +1,35 @@
+// Builds the network an experiment names and gives it its fp32 weights: the MLP (trained here
+// or from a .qbw file) or a registered ImageNet architecture (ONNX file, .qbw file, or a
+// seeded random initialisation), with BatchNorm kept or folded as the config says.
+#ifndef QUANTBENCH_EXPERIMENTS_MODEL_LOADER_H_
+#define QUANTBENCH_EXPERIMENTS_MODEL_LOADER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "experiments/experiment.pb.h"
+#include "networks/network.h"
+#include "networks/param_store.h"
+
+namespace quantbench {
+
+struct LoadedModel {
+  ParamStore fp32;                     // pristine weights: every cell starts from a copy
+  std::unique_ptr<ParamStore> working;  // what `network` reads; cells rewrite it, then sync
+  std::unique_ptr<Network> network;
+  nlohmann::json weights;  // where the weights came from, for the result file
+};
+
+// The architectures a config may name: "mlp" plus every registered ImageNet builder.
+std::vector<std::string> AvailableArchitectures();
+
+absl::StatusOr<LoadedModel> LoadModel(const Experiment& config, const std::string& cache_dir,
+                                      const std::function<void(const std::string&)>& log);
+
+}  // namespace quantbench
+
+#endif  // QUANTBENCH_EXPERIMENTS_MODEL_LOADER_H_
