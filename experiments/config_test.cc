@@ -181,6 +181,59 @@ TEST(Config, ResolvesBareNamesRelativeAndAbsolutePaths) {
   EXPECT_NE(missing.status().message().find(dirs.working + "/c.pbtxt"), std::string::npos);
 }
 
+constexpr char kImageNet[] = R"(name: "inet"
+network { architecture: "resnet18" onnx { path: "weights/r18.onnx" } }
+dataset { kind: IMAGENET_VAL dir: "data" labels: "val.txt" }
+quantizers { name: "linear" }
+bits: [4]
+)";
+
+TEST(Config, MissingOnnxSaysHowToProvideIt) {
+  RunDirectories dirs = MakeWorkspace();
+  std::ofstream(dirs.workspace + "/data/val.txt") << "a.JPEG 1\n";
+  std::string error = ErrorOf(kImageNet);
+  EXPECT_NE(error.find("network.onnx.path: ONNX file " + dirs.workspace + "/weights/r18.onnx not found"),
+            std::string::npos) << error;
+  EXPECT_NE(error.find("--weights="), std::string::npos) << error;
+}
+
+TEST(Config, WeightsAndDataOverridesReplaceConfigPaths) {
+  RunDirectories dirs = MakeWorkspace();
+  std::ofstream(dirs.working + "/mine.onnx") << "x";
+  std::ofstream(dirs.working + "/val.txt") << "a.JPEG 1\n";
+  auto config = ParseExperiment(kImageNet, "inet.pbtxt", dirs, {dirs.working + "/mine.onnx", dirs.working});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->network().onnx().path(), dirs.working + "/mine.onnx");
+  EXPECT_EQ(config->dataset().dir(), dirs.working);
+  EXPECT_EQ(config->network().num_classes(), 1000);
+  EXPECT_EQ(config->dataset().preprocessing().preset(), "torch");
+  // A --data folder without the ground-truth file names the file.
+  auto missing = ParseExperiment(kImageNet, "inet.pbtxt", dirs, {dirs.working + "/mine.onnx", dirs.workspace});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("dataset.labels: file " + dirs.workspace + "/val.txt not found"),
+            std::string::npos) << missing.status();
+}
+
+TEST(Config, WeightsOverrideNeedsAFileSource) {
+  RunDirectories dirs = MakeWorkspace();
+  auto config = ParseExperiment(kValid, "demo.pbtxt", dirs, {"/some/model.onnx", ""});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--weights"), std::string::npos) << config.status();
+}
+
+TEST(Config, ImageNetFieldErrors) {
+  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"kind: IMAGENET_VAL ", ""}})).find("dataset.kind: ImageNet networks read JPEG folders"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"labels: \"val.txt\"", "labels: \"val.txt\" preprocessing { preset: \"caffe\" }"}}))
+                .find("unknown preset 'caffe'; available: keras-caffe, keras-tf, torch"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"labels: \"val.txt\" ", ""}})).find("dataset.labels: missing"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"onnx { path: \"weights/r18.onnx\" }", "train { }"}}))
+                .find("only the mlp is trained here"),
+            std::string::npos);
+}
+
 TEST(Config, CommittedConfigsValidate) {
   // The runfiles hold configs/ (data dependency); the default data is Debian's package.
   const std::string path = "configs/fashion_mnist_mlp.pbtxt";
@@ -191,6 +244,17 @@ TEST(Config, CommittedConfigsValidate) {
   auto config = LoadExperiment(path, dirs);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->name(), "fashion_mnist_mlp");
+  // resnet50_exp needs the user's weights: without them the error says how to give them.
+  auto resnet = LoadExperiment("configs/resnet50_exp.pbtxt", dirs);
+  ASSERT_FALSE(resnet.ok());
+  EXPECT_NE(resnet.status().message().find("configs/resnet50_exp.pbtxt:"), std::string::npos) << resnet.status();
+  EXPECT_NE(resnet.status().message().find("--weights=/path/model.onnx"), std::string::npos) << resnet.status();
+  // With --weights and --data given, it validates (any existing files do for validation).
+  std::string tmp = TestDir();
+  std::ofstream(tmp + "/val.txt") << "a.JPEG 1\n";
+  std::ofstream(tmp + "/r50.onnx") << "x";
+  auto overridden = LoadExperiment("configs/resnet50_exp.pbtxt", dirs, {tmp + "/r50.onnx", tmp});
+  EXPECT_TRUE(overridden.ok()) << overridden.status();
 }
 
 }  // namespace
