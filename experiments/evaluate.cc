@@ -9,12 +9,14 @@
 namespace quantbench {
 namespace {
 
-// How many classes score strictly higher than class `c`: its 0-based rank. Ties count in the
-// class's favour; trained nets essentially never produce exact ties.
+// The 0-based rank of class `c` when classes are ordered by score, ties broken by the lower
+// class index (as argmax picks the first maximum). Ties are not rare: softmax probabilities
+// underflow to exactly 0 when a net's logits spread widely, and counting ties in the label's
+// favour would then score every such class as "top-5".
 int Rank(const float* scores, int classes, int c) {
-  int higher = 0;
-  for (int k = 0; k < classes; ++k) higher += scores[k] > scores[c];
-  return higher;
+  int ahead = 0;
+  for (int k = 0; k < classes; ++k) ahead += scores[k] > scores[c] || (scores[k] == scores[c] && k < c);
+  return ahead;
 }
 
 }  // namespace
