@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,35 @@ double SqnrDb(double signal_energy, double noise_energy) {
   if (noise_energy <= 0.0) return 999.0;
   if (signal_energy <= 0.0) return -999.0;
   return 10.0 * std::log10(signal_energy / noise_energy);
+}
+
+absl::StatusOr<int64_t> MaxLevelsUsed(const QuantizedTensor& tensor, const std::string& name) {
+  const int64_t tables = tensor.num_tables, levels = tensor.levels_per_table;
+  const int64_t n = static_cast<int64_t>(tensor.codes.size());
+  if (tables < 1 || levels < 1 || n % tables != 0 || static_cast<int64_t>(tensor.values.size()) != n) {
+    return absl::InternalError(absl::StrCat("quantizer output for ", name, " has ", n, " codes, ", tensor.num_tables,
+                                            " tables of ", tensor.levels_per_table, " levels"));
+  }
+  // Codes index the table of their row (rows are contiguous, n / tables codes each): count the
+  // distinct codes each table's row uses with a bitmap, far cheaper than hashing values.
+  const int64_t per_table = n / tables;
+  std::vector<uint8_t> seen(static_cast<size_t>(levels));
+  int64_t most = 0;
+  for (int64_t t = 0; t < tables; ++t) {
+    std::fill(seen.begin(), seen.end(), 0);
+    int64_t used = 0;
+    for (int64_t i = t * per_table; i < (t + 1) * per_table; ++i) {
+      const int32_t code = tensor.codes[i];
+      if (code < 0 || code >= levels) {
+        return absl::InternalError(absl::StrCat("quantizer output for ", name, ": code ", code, " outside 0..",
+                                                levels - 1));
+      }
+      used += seen[code] == 0;
+      seen[code] = 1;
+    }
+    most = std::max(most, used);
+  }
+  return most;
 }
 
 absl::StatusOr<std::vector<LayerPlan>> PlanLayers(const ParamStore& params, const LayerSelection& selection,
@@ -77,16 +107,14 @@ absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const Para
     layer_report.bits = layer.bits;
     layer_report.weights = static_cast<int64_t>(source->values.size());
     double layer_signal = 0.0, layer_noise = 0.0;
-    std::unordered_set<float> levels;
     for (size_t i = 0; i < source->values.size(); ++i) {
       double w = source->values[i], q = result->values[i];
       layer_signal += w * w;
       layer_noise += (w - q) * (w - q);
-      levels.insert(result->values[i] == 0.0f ? 0.0f : result->values[i]);  // fold -0 into +0
     }
     layer_report.mse = layer_report.weights ? layer_noise / layer_report.weights : 0.0;
     layer_report.sqnr_db = SqnrDb(layer_signal, layer_noise);
-    layer_report.levels_used = static_cast<int64_t>(levels.size());
+    QB_ASSIGN_OR_RETURN(layer_report.levels_used, MaxLevelsUsed(*result, source->name));
     layer_report.storage_bits = result->storage_bits;
     report.max_levels_used = std::max(report.max_levels_used, layer_report.levels_used);
     report.model_bytes += (result->storage_bits + 7) / 8;

@@ -31,7 +31,7 @@ struct LayerReport {
   int64_t weights = 0;
   double mse = 0.0;
   double sqnr_db = 0.0;
-  int64_t levels_used = 0;  // distinct values in the quantized tensor
+  int64_t levels_used = 0;  // most distinct levels one table (tensor or row) uses
   int64_t storage_bits = 0;
 };
 
@@ -49,6 +49,10 @@ struct ModelReport {
 // in the plan are copied unchanged).
 absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const ParamStore& original,
                                           const std::vector<LayerPlan>& plan, ParamStore* quantized);
+
+// The most distinct codes any one table (the whole tensor, or one row when per-channel) uses:
+// the level count the bit width bounds. InternalError for codes outside the table.
+absl::StatusOr<int64_t> MaxLevelsUsed(const QuantizedTensor& tensor, const std::string& name);
 
 // SQNR in dB; +inf for an exact reconstruction is reported as 999 (JSON has no infinity).
 double SqnrDb(double signal_energy, double noise_energy);

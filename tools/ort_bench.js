@@ -3,7 +3,9 @@
 //
 //   node tools/ort_bench.js MODEL.onnx BATCH THREADS SECONDS [CHANNELS SIZE]
 //
-// Prints one JSON line: {"images_per_second": ..., "seconds_per_batch": ..., "runs": ...}.
+// Warm-up: >= 3 runs and >= 1 s. Then runs until SECONDS have passed (and >= 5 runs).
+// Prints one JSON line: {"images_per_second": ..., "seconds_per_batch": ..., "runs": ...,
+// "median_seconds_per_batch": ..., "min_seconds_per_batch": ...}.
 // onnxruntime-node is resolved from $ORT_NODE_MODULES (a node_modules folder), else normally.
 'use strict';
 const path = require('path');
@@ -34,16 +36,26 @@ async function main() {
   const data = new Float32Array(batch * channels * size * size);
   for (let i = 0; i < data.length; ++i) data[i] = Math.sin(i * 0.001);  // deterministic input
   const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', data, [batch, channels, size, size])};
-  await session.run(feeds);  // warm-up: first run allocates and plans
-  let runs = 0;
+  // Warm-up, as //networks:bench does for its own side: at least 3 runs and 1 s (the first run
+  // allocates and plans; the thread pool and caches settle after a few).
+  const warmStart = process.hrtime.bigint();
+  for (let w = 0; w < 3 || Number(process.hrtime.bigint() - warmStart) / 1e9 < 1; ++w) {
+    await session.run(feeds);
+  }
+  const times = [];
   const start = process.hrtime.bigint();
   let elapsed = 0;
-  while (elapsed < seconds || runs < 3) {
+  while (elapsed < seconds || times.length < 5) {
+    const t = process.hrtime.bigint();
     await session.run(feeds);
-    ++runs;
-    elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    const now = process.hrtime.bigint();
+    times.push(Number(now - t) / 1e9);
+    elapsed = Number(now - start) / 1e9;
   }
-  console.log(JSON.stringify({images_per_second: runs * batch / elapsed, seconds_per_batch: elapsed / runs, runs}));
+  const runs = times.length;
+  times.sort((a, b) => a - b);
+  console.log(JSON.stringify({images_per_second: runs * batch / elapsed, seconds_per_batch: elapsed / runs, runs,
+                              median_seconds_per_batch: times[Math.floor(runs / 2)], min_seconds_per_batch: times[0]}));
 }
 
 main().catch((e) => { console.error(`ort_bench: ${e.message}`); process.exit(1); });
