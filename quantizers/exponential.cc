@@ -125,16 +125,7 @@ class ExponentialQuantizer : public Quantizer {
                                 num_magnitudes, zero_level_),
                      zero_level_);
 
-    QuantizedTensor out;
-    out.values.resize(weights.values.size());
-    out.codes.resize(weights.values.size());
-    EncodeNearest(levels, weights.values, absl::MakeSpan(out.codes), absl::MakeSpan(out.values));
-    out.num_tables = 1;
-    out.levels_per_table = static_cast<int64_t>(levels.size());
-    out.codebook = levels;
-    out.storage_bits = StorageBits(static_cast<int64_t>(weights.values.size()), bits,
-                                   /*table_floats=*/2);
-    return out;
+    return EncodeWithSingleTable(levels, weights.values, bits, /*table_floats=*/2);
   }
 
  private:

@@ -88,4 +88,17 @@ float MaxAbs(absl::Span<const float> values) {
   return max_abs;
 }
 
+QuantizedTensor EncodeWithSingleTable(std::vector<float> levels, absl::Span<const float> values, int bits,
+                                      int64_t table_floats) {
+  QuantizedTensor out;
+  out.values.resize(values.size());
+  out.codes.resize(values.size());
+  EncodeNearest(levels, values, absl::MakeSpan(out.codes), absl::MakeSpan(out.values));
+  out.num_tables = 1;
+  out.levels_per_table = static_cast<int64_t>(levels.size());
+  out.codebook = std::move(levels);
+  out.storage_bits = StorageBits(static_cast<int64_t>(values.size()), bits, table_floats);
+  return out;
+}
+
 }  // namespace quantbench

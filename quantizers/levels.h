@@ -9,8 +9,10 @@
 #define QUANTBENCH_QUANTIZERS_LEVELS_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/types/span.h"
+#include "quantizers/quantizer.h"
 
 namespace quantbench {
 
@@ -25,6 +27,12 @@ void EncodeNearest(absl::Span<const float> levels, absl::Span<const float> value
 
 // max |v| over `values` (which must hold no NaN); 0 for an empty span.
 float MaxAbs(absl::Span<const float> values);
+
+// A per-tensor result: every value encoded to its nearest level of one sorted table, which
+// becomes the codebook. `table_floats` is the fp32 metadata a decoder needs to rebuild the
+// table (the whole table for k-means, M and r for exponential, ...), counted in storage_bits.
+QuantizedTensor EncodeWithSingleTable(std::vector<float> levels, absl::Span<const float> values, int bits,
+                                      int64_t table_floats);
 
 }  // namespace quantbench
 

@@ -55,6 +55,15 @@ BENCHMARK_CAPTURE(BM_Quantize, exponential_searched, "exponential", {})
 BENCHMARK_CAPTURE(BM_Quantize, exponential_fixed, "exponential", {{"base", "0.5"}})
     ->Arg(8)
     ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Quantize, ternary_twn, "ternary", {})->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Quantize, ternary_mse, "ternary", {{"method", "mse"}})
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Quantize, binary, "binary", {})->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Quantize, power_of_two, "power_of_two", {})
+    ->Arg(4)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Quantize, kmeans, "kmeans", {})->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace quantbench

@@ -1,4 +1,5 @@
 // Properties every registered quantizer configuration must have, checked through the registry.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -19,6 +20,12 @@ struct Config {
   std::string quantizer;
   Params params;
   int min_bits;  // the smallest bit width the configuration supports
+  int max_bits = 16;  // the largest (ternary and binary support a single width)
+  // q(-w) == -q(w); false for k-means, whose quantile init and fp32 means are not mirror images.
+  bool symmetric = true;
+  // max|w| is a level, so a constant tensor is exact; false for power_of_two, whose top level is
+  // the power of two nearest max|w| (it is then checked on power-of-two constants only).
+  bool exact_on_constants = true;
 };
 
 void PrintTo(const Config& config, std::ostream* os) { *os << config.label; }
@@ -40,7 +47,7 @@ class QuantizerPropertiesTest : public ::testing::TestWithParam<Config> {
 
 TEST_P(QuantizerPropertiesTest, AtMostTwoToTheBitsDistinctValues) {
   const std::vector<float> w = Weights();
-  for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+  for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
     auto q = Run(w, bits);
     ASSERT_TRUE(q.ok()) << q.status();
     ASSERT_TRUE(q->num_tables == 1 || q->num_tables == kRows);
@@ -57,7 +64,7 @@ TEST_P(QuantizerPropertiesTest, AtMostTwoToTheBitsDistinctValues) {
 
 TEST_P(QuantizerPropertiesTest, ValuesComeFromTheCodebook) {
   const std::vector<float> w = Weights();
-  for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+  for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
     auto q = Run(w, bits);
     ASSERT_TRUE(q.ok()) << q.status();
     ASSERT_EQ(q->values.size(), w.size());
@@ -80,7 +87,7 @@ TEST_P(QuantizerPropertiesTest, ValuesComeFromTheCodebook) {
 
 TEST_P(QuantizerPropertiesTest, Idempotent) {
   const std::vector<float> w = Weights();
-  for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+  for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
     auto once = Run(w, bits);
     ASSERT_TRUE(once.ok()) << once.status();
     auto twice = Run(once->values, bits);
@@ -90,9 +97,10 @@ TEST_P(QuantizerPropertiesTest, Idempotent) {
 }
 
 TEST_P(QuantizerPropertiesTest, Symmetric) {
+  if (!GetParam().symmetric) GTEST_SKIP() << "not sign-symmetric by design";
   std::vector<float> w = Weights();
   w[3] = 0.0f;  // zero, and with it -0 in the negated tensor
-  for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+  for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
     auto q = Run(w, bits);
     auto q_neg = Run(test::Negated(w), bits);
     ASSERT_TRUE(q.ok() && q_neg.ok());
@@ -102,8 +110,11 @@ TEST_P(QuantizerPropertiesTest, Symmetric) {
 
 TEST_P(QuantizerPropertiesTest, MseNonIncreasingInBits) {
   const std::vector<float> w = Weights();
+  const int first = std::max(2, GetParam().min_bits);
+  const int last = std::min(8, GetParam().max_bits);
+  if (last <= first) GTEST_SKIP() << "a single bit width";
   std::vector<double> mse;
-  for (int bits = 2; bits <= 8; ++bits) {
+  for (int bits = first; bits <= last; ++bits) {
     auto q = Run(w, bits);
     ASSERT_TRUE(q.ok()) << q.status();
     mse.push_back(test::Mse(w, q->values));
@@ -116,7 +127,7 @@ TEST_P(QuantizerPropertiesTest, MseNonIncreasingInBits) {
 
 TEST_P(QuantizerPropertiesTest, AllZeroTensorStaysZero) {
   const std::vector<float> w(kRows * kCols, 0.0f);
-  for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+  for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
     auto q = Run(w, bits);
     ASSERT_TRUE(q.ok()) << q.status();
     for (float v : q->values) ASSERT_EQ(v, 0.0f);
@@ -125,12 +136,15 @@ TEST_P(QuantizerPropertiesTest, AllZeroTensorStaysZero) {
 }
 
 TEST_P(QuantizerPropertiesTest, ConstantTensorIsExact) {
-  for (float c : {0.37f, -2.5f, 1e-30f}) {
+  const std::vector<float> constants = GetParam().exact_on_constants
+                                           ? std::vector<float>{0.37f, -2.5f, 1e-30f}
+                                           : std::vector<float>{0.25f, -2.0f, 0x1p-100f};
+  for (float c : constants) {
     const std::vector<float> w(kRows * kCols, c);
-    for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+    for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
       auto q = Run(w, bits);
       ASSERT_TRUE(q.ok()) << q.status();
-      // max|w| = |c| is always a level.
+      // max|w| = |c| is always a level (for power_of_two: |c| is a power of two).
       for (float v : q->values) ASSERT_EQ(v, c) << "bits = " << bits;
     }
   }
@@ -155,7 +169,13 @@ TEST_P(QuantizerPropertiesTest, BitsOutOfRangeAreErrors) {
     EXPECT_EQ((*quantizer)->CheckBits(bits).code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(Run(w, bits).status().code(), absl::StatusCode::kInvalidArgument);
   }
-  for (int bits = GetParam().min_bits; bits <= 16; ++bits) {
+  // Supported widths inside [1, 16] but outside [min_bits, max_bits] are errors too.
+  for (int bits = 1; bits <= 16; ++bits) {
+    if (bits >= GetParam().min_bits && bits <= GetParam().max_bits) continue;
+    EXPECT_EQ((*quantizer)->CheckBits(bits).code(), absl::StatusCode::kInvalidArgument) << bits;
+    EXPECT_EQ(Run(w, bits).status().code(), absl::StatusCode::kInvalidArgument) << bits;
+  }
+  for (int bits = GetParam().min_bits; bits <= GetParam().max_bits; ++bits) {
     EXPECT_TRUE((*quantizer)->CheckBits(bits).ok()) << bits;
   }
 }
@@ -175,7 +195,33 @@ INSTANTIATE_TEST_SUITE_P(
                       Config{"exponential_base_0_7_no_zero",
                              "exponential",
                              {{"base", "0.7"}, {"zero_level", "false"}},
-                             1}),
+                             1},
+                      Config{"ternary", "ternary", {}, 2, 2},
+                      Config{"ternary_per_channel",
+                             "ternary",
+                             {{"granularity", "per_channel"}},
+                             2,
+                             2},
+                      Config{"ternary_statistical", "ternary", {{"method", "statistical"}}, 2, 2},
+                      Config{"ternary_statistical_0_1",
+                             "ternary",
+                             {{"method", "statistical"}, {"threshold_ratio", "0.1"}},
+                             2,
+                             2},
+                      Config{"ternary_mse", "ternary", {{"method", "mse"}}, 2, 2},
+                      Config{"ternary_mse_per_channel",
+                             "ternary",
+                             {{"method", "mse"}, {"granularity", "per_channel"}},
+                             2,
+                             2},
+                      Config{"binary", "binary", {}, 1, 1},
+                      Config{"binary_per_channel",
+                             "binary",
+                             {{"granularity", "per_channel"}},
+                             1,
+                             1},
+                      Config{"power_of_two", "power_of_two", {}, 2, 16, true, false},
+                      Config{"kmeans", "kmeans", {}, 1, 16, false}),
     [](const ::testing::TestParamInfo<Config>& info) { return info.param.label; });
 
 }  // namespace
