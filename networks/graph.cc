@@ -8,36 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/status_macros.h"
+#include "networks/normal_sampler.h"
 
 namespace quantbench {
 namespace {
 
 constexpr int kMaxDim = 1 << 20;
-
-// Standard normal samples: std::mt19937_64 + Box-Muller (same numbers with every standard
-// library; std::normal_distribution is implementation-defined).
-class NormalSampler {
- public:
-  explicit NormalSampler(uint64_t seed) : engine_(seed) {}
-  double Next() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    constexpr double kTwoPi = 6.283185307179586476925286766559;
-    const double u1 = 1.0 - static_cast<double>(engine_() >> 11) * 0x1.0p-53;  // (0, 1]
-    const double u2 = static_cast<double>(engine_() >> 11) * 0x1.0p-53;        // [0, 1)
-    const double radius = std::sqrt(-2.0 * std::log(u1));
-    spare_ = radius * std::sin(kTwoPi * u2);
-    has_spare_ = true;
-    return radius * std::cos(kTwoPi * u2);
-  }
-
- private:
-  std::mt19937_64 engine_;
-  bool has_spare_ = false;
-  double spare_ = 0.0;
-};
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
