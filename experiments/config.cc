@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "experiments/model_loader.h"
+#include "experiments/paths.h"
 #include "kernels/status_macros.h"
 #include "quantizers/quantizer.h"
 
@@ -23,11 +24,6 @@ namespace {
 namespace pb = google::protobuf;
 
 bool FileExists(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
-
-std::string JoinPath(const std::string& dir, const std::string& path) {
-  if (path.empty() || path[0] == '/' || dir.empty()) return path;
-  return dir.back() == '/' ? dir + path : dir + "/" + path;
-}
 
 std::string CurrentDirectory() {
   char buffer[4096];

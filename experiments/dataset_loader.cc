@@ -3,15 +3,11 @@
 #include "absl/strings/str_cat.h"
 #include "experiments/image_preprocess.h"
 #include "experiments/imagenet_dataset.h"
+#include "experiments/paths.h"
 #include "kernels/status_macros.h"
 
 namespace quantbench {
 namespace {
-
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (name.empty() || name[0] == '/') return name;
-  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
-}
 
 absl::StatusOr<LoadedDataset> LoadJpegFolder(const DatasetSpec& spec, const std::vector<int64_t>& input_shape,
                                              int num_classes, int threads, const std::string& cache_dir) {

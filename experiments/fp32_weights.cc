@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "experiments/idx_dataset.h"
+#include "experiments/paths.h"
 #include "kernels/status_macros.h"
 #include "networks/mlp.h"
 #include "networks/mlp_trainer.h"
@@ -15,10 +16,6 @@
 
 namespace quantbench {
 namespace {
-
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
-}
 
 // Content identity of a data file: its CRC32 and size, so that the cache follows the data,
 // not its path or timestamp.

@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "experiments/image_tensor_cache.h"
 #include "experiments/jpeg_codec.h"
+#include "experiments/paths.h"
 #include "kernels/status_macros.h"
 
 namespace quantbench {
@@ -33,11 +34,6 @@ bool IsJpegName(const std::string& name) {
   if (dot == std::string::npos) return false;
   const std::string ext = absl::AsciiStrToLower(name.substr(dot));
   return ext == ".jpg" || ext == ".jpeg";
-}
-
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (dir.empty() || dir.back() == '/') return dir + name;
-  return dir + "/" + name;
 }
 
 // Names of the regular files (after following symlinks) or directories directly in `dir`,
