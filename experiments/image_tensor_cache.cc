@@ -7,17 +7,16 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kernels/atomic_file.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "image_tensor_cache writes floats in host order and assumes a little-endian host"
@@ -29,8 +28,6 @@ namespace {
 constexpr char kMagic[8] = {'Q', 'B', 'I', 'M', 'G', 'T', 'E', 'N'};
 constexpr uint32_t kMaxRank = 16;
 constexpr size_t kChunk = size_t{8} << 20;
-
-std::atomic<uint64_t> temp_counter{0};
 
 uint32_t Crc32Update(uint32_t crc, const void* data, size_t length) {
   const auto* bytes = static_cast<const Bytef*>(data);
@@ -59,20 +56,6 @@ uint64_t GetU64(const uint8_t* p) {
 
 absl::Status ErrnoError(int error, const std::string& what, const std::string& path) {
   return absl::ErrnoToStatus(error, absl::StrCat(what, " '", path, "'"));
-}
-
-absl::Status WriteAll(int fd, const void* data, size_t size, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, std::min(size, kChunk));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "cannot write", path);
-    }
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
 }
 
 // Reads exactly `size` bytes; DataLoss if the file ends first.
@@ -223,29 +206,13 @@ absl::Status SaveImageTensor(const std::string& path, const std::string& key,
   PutU32(&header, static_cast<uint32_t>(shape.size()));
   for (int64_t d : shape) PutU64(&header, static_cast<uint64_t>(d));
 
-  const std::filesystem::path target(path);
-  if (target.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(target.parent_path(), ec);
-    if (ec) return ErrnoError(ec.value(), "cannot create the directory of", path);
-  }
-  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid(), ".", temp_counter++);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, "cannot create", temp);
   uint32_t crc = Crc32Update(0, header.data(), header.size());
   crc = Crc32Update(crc, values.data(), values.size() * sizeof(float));
   std::string trailer;
   PutU32(&trailer, crc);
-  absl::Status status = WriteAll(fd, header.data(), header.size(), temp);
-  if (status.ok()) status = WriteAll(fd, values.data(), values.size() * sizeof(float), temp);
-  if (status.ok()) status = WriteAll(fd, trailer.data(), trailer.size(), temp);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError(errno, "cannot fsync", temp);
-  if (::close(fd) != 0 && status.ok()) status = ErrnoError(errno, "cannot close", temp);
-  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
-    status = ErrnoError(errno, "cannot rename the temporary file to", path);
-  }
-  if (!status.ok()) ::unlink(temp.c_str());
-  return status;
+  return WriteFileAtomically(
+      path, {header, absl::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)),
+             trailer});
 }
 
 absl::StatusOr<std::vector<float>> LoadImageTensor(const std::string& path,

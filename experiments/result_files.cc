@@ -1,12 +1,6 @@
 #include "experiments/result_files.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -15,54 +9,6 @@
 #include "absl/strings/match.h"
 
 namespace quantbench {
-namespace {
-
-absl::Status MakeDirectories(const std::string& dir) {
-  if (dir.empty()) return absl::OkStatus();
-  for (size_t pos = 1; pos <= dir.size(); ++pos) {
-    if (pos != dir.size() && dir[pos] != '/') continue;
-    std::string prefix = dir.substr(0, pos);
-    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot create directory ", prefix, ": ", std::strerror(errno)));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  size_t slash = path.rfind('/');
-  if (slash != std::string::npos) {
-    absl::Status made = MakeDirectories(path.substr(0, slash));
-    if (!made.ok()) return made;
-  }
-  std::string temp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", temp, ": ", std::strerror(errno)));
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::string error = std::strerror(errno);
-      close(fd);
-      unlink(temp.c_str());
-      return absl::DataLossError(absl::StrCat("writing ", temp, ": ", error));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    unlink(temp.c_str());
-    return absl::DataLossError(absl::StrCat("flushing ", temp, ": ", std::strerror(errno)));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::string error = std::strerror(errno);
-    unlink(temp.c_str());
-    return absl::DataLossError(absl::StrCat("renaming ", temp, " to ", path, ": ", error));
-  }
-  return absl::OkStatus();
-}
 
 std::string MarkdownPathFor(const std::string& json_path) {
   if (absl::EndsWith(json_path, ".json")) return json_path.substr(0, json_path.size() - 5) + ".md";

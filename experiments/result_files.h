@@ -1,4 +1,4 @@
-// Writing result files: atomically, and the Markdown view of a sweep's JSON.
+// The Markdown view of a sweep's JSON (files are written with kernels/atomic_file.h).
 #ifndef QUANTBENCH_EXPERIMENTS_RESULT_FILES_H_
 #define QUANTBENCH_EXPERIMENTS_RESULT_FILES_H_
 
@@ -9,11 +9,6 @@
 #include "absl/status/status.h"
 
 namespace quantbench {
-
-// Writes `content` to a temporary file beside `path`, flushes it, then renames it over
-// `path`: readers see the old file or the new one, never a partial one. Creates the parent
-// directory if needed.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content);
 
 // The sweep as Markdown: a top-1 table (rows quantizer, columns bits) with the fp32 baseline,
 // then the same for weight SQNR and model size, and the command that regenerates it.

@@ -14,6 +14,7 @@
 #include "experiments/progress.h"
 #include "experiments/quantize_model.h"
 #include "experiments/result_files.h"
+#include "kernels/atomic_file.h"
 #include "kernels/status_macros.h"
 #include "networks/threads.h"
 #include "quantizers/quantizer.h"

@@ -5,16 +5,15 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "kernels/atomic_file.h"
 #include "kernels/status_macros.h"
 
 namespace quantbench {
@@ -133,19 +132,6 @@ absl::Status ErrnoError(int error, const std::string& what, const std::string& p
   return absl::ErrnoToStatus(error, absl::StrCat(what, " '", path, "'"));
 }
 
-absl::Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "cannot write", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -255,8 +241,6 @@ absl::StatusOr<ParamStore> Parse(const std::string& bytes, const std::string& ex
   return store;
 }
 
-std::atomic<uint64_t> temp_counter{0};
-
 }  // namespace
 
 absl::Status SaveParamStore(const std::string& path, const ParamStore& params,
@@ -286,23 +270,7 @@ absl::Status SaveParamStore(const std::string& path, const ParamStore& params,
   }
   out.U32(Crc32(out.bytes(), out.bytes().size()));
 
-  const std::filesystem::path target(path);
-  if (target.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(target.parent_path(), ec);
-    if (ec) return ErrnoError(ec.value(), "cannot create the directory of", path);
-  }
-  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid(), ".", temp_counter++);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, "cannot create", temp);
-  absl::Status status = WriteAll(fd, out.bytes(), temp);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError(errno, "cannot fsync", temp);
-  if (::close(fd) != 0 && status.ok()) status = ErrnoError(errno, "cannot close", temp);
-  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
-    status = ErrnoError(errno, "cannot rename the temporary file to", path);
-  }
-  if (!status.ok()) ::unlink(temp.c_str());
-  return status;
+  return WriteFileAtomically(path, {out.bytes()});
 }
 
 absl::StatusOr<ParamStore> LoadParamStore(const std::string& path,
