@@ -39,6 +39,17 @@ struct WeightView {
   int64_t row_size() const { return rows() == 0 ? 0 : static_cast<int64_t>(values.size()) / rows(); }
 };
 
+// What structure the code -> value tables have, so packed kernels (kernels/packed_matrix.h)
+// can store the tensor in the cheapest exact format. kCodebook is always correct; the others
+// promise more and the conformance kit checks the promise against the tables.
+enum class CodeKind {
+  kCodebook,       // arbitrary table entries
+  kUniform,        // entry k of table t = scale[t] * (k - zero_point_x2[t] / 2)
+  kTernary,        // levels_per_table == 3, entries {-a, 0, +a} in that order (codes 0, 1, 2)
+  kTernaryPlanes,  // sum of ternary_planes ternary terms: code = sum_p (t_p + 1) * 3^p with
+                   // t_p in {-1, 0, 1}; value = sum_p plane_scale[p * num_tables + t] * t_p
+};
+
 // The result of quantizing one tensor.
 struct QuantizedTensor {
   // Dequantized values, same order and length as the input: what simulated execution uses.
@@ -53,6 +64,14 @@ struct QuantizedTensor {
   std::vector<float> codebook;
   // Bits needed to store this tensor: codes at `bits` each plus every table or scale (fp32).
   int64_t storage_bits = 0;
+
+  // Structure of the tables (see CodeKind) and what the structured kinds need:
+  CodeKind kind = CodeKind::kCodebook;
+  std::vector<float> scale;            // kUniform: one per table
+  std::vector<int32_t> zero_point_x2;  // kUniform: twice the zero point (mid-rise grids have
+                                       // a half-integer zero), one per table
+  int ternary_planes = 0;              // kTernaryPlanes
+  std::vector<float> plane_scale;      // kTernaryPlanes: ternary_planes * num_tables
 };
 
 class Quantizer {
