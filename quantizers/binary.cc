@@ -11,7 +11,9 @@
 // row, row = shape[0]). sign(0): +0 → +a and -0 → -a (the sign bit decides, as in levels.h),
 // which keeps q(-w) == -q(w) exactly. a is the mean in double rounded once to fp32, so
 // re-quantizing gives back the same a (idempotent). An all-zero tensor (or row) has a = 0: both
-// levels are 0 and every output is 0. Codes: 0 → -a, 1 → +a. Only bits == 1 is accepted.
+// levels are 0 and every output is 0. Codes: 0 → -a, 1 → +a, i.e. the 1-bit uniform grid
+// kind = kUniform with scale 2a and zero_point_x2 = 1 (entry c = 2a·(c − 1/2)), which 2a
+// represents exactly (doubling a float). Only bits == 1 is accepted.
 // Storage: the 1-bit codes plus one fp32 a per table.
 #include <cmath>
 #include <memory>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "quantizers/per_table.h"
 #include "quantizers/quantizer.h"
 
 namespace quantbench {
@@ -36,35 +39,38 @@ class BinaryQuantizer : public Quantizer {
     return absl::OkStatus();
   }
 
+  QuantizerTraits Traits() const override {
+    QuantizerTraits traits;
+    traits.sign_symmetric = true;
+    return traits;
+  }
+
+  int64_t MaxLevels(int) const override { return 2; }
+
   absl::StatusOr<QuantizedTensor> Quantize(const WeightView& weights, int bits) const override {
     QB_RETURN_IF_ERROR(CheckQuantizerInput(weights, bits));
     QB_RETURN_IF_ERROR(CheckBits(bits));
-    const int64_t n = static_cast<int64_t>(weights.values.size());
-    const int64_t tables = per_channel_ ? weights.rows() : 1;
-    const int64_t table_size = tables == 0 ? 0 : n / tables;
-
-    QuantizedTensor out;
-    out.values.resize(n);
-    out.codes.resize(n);
-    out.num_tables = tables;
+    QuantizedTensor out =
+        EncodePerTable(weights, per_channel_, [](const TableSlice& slice, QuantizedTensor& q) {
+          const int64_t size = static_cast<int64_t>(slice.input.size());
+          double sum = 0.0;
+          for (float v : slice.input) sum += std::fabs(static_cast<double>(v));
+          const float a = size == 0 ? 0.0f : static_cast<float>(sum / static_cast<double>(size));
+          for (int64_t i = 0; i < size; ++i) {
+            const bool negative = std::signbit(slice.input[i]);
+            slice.codes[i] = negative ? 0 : 1;
+            slice.values[i] = negative ? -a : a;
+          }
+          q.codebook.push_back(-a);
+          q.codebook.push_back(a);
+          // Uniform 1-bit: entry c = 2a·(c - 1/2).
+          q.scale.push_back(2.0f * a);
+          q.zero_point_x2.push_back(1);
+        });
+    out.kind = CodeKind::kUniform;
     out.levels_per_table = 2;
-    for (int64_t t = 0; t < tables; ++t) {
-      const int64_t offset = t * table_size;
-      double sum = 0.0;
-      for (int64_t i = 0; i < table_size; ++i) {
-        sum += std::fabs(static_cast<double>(weights.values[offset + i]));
-      }
-      const float a =
-          table_size == 0 ? 0.0f : static_cast<float>(sum / static_cast<double>(table_size));
-      for (int64_t i = 0; i < table_size; ++i) {
-        const bool negative = std::signbit(weights.values[offset + i]);
-        out.codes[offset + i] = negative ? 0 : 1;
-        out.values[offset + i] = negative ? -a : a;
-      }
-      out.codebook.push_back(-a);
-      out.codebook.push_back(a);
-    }
-    out.storage_bits = StorageBits(n, bits, /*table_floats=*/tables);
+    out.storage_bits = StorageBits(static_cast<int64_t>(weights.values.size()), bits,
+                                   /*table_floats=*/out.num_tables);
     return out;
   }
 

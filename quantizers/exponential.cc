@@ -33,6 +33,7 @@
 // Levels are M·r^k computed in double (repeated multiplication) and rounded once to fp32, so
 // the top level is exactly ±M; a level that underflows fp32 becomes 0 and may repeat 0.
 // Storage: the codes plus 2 fp32 per tensor (M and r), from which the table is rebuilt.
+// kind = kCodebook: the levels follow no affine or ternary structure a kernel could exploit.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -114,6 +115,17 @@ class ExponentialQuantizer : public Quantizer {
           "zero_level needs at least 2 bits; use zero_level: false for 1 bit");
     }
     return absl::OkStatus();
+  }
+
+  QuantizerTraits Traits() const override {
+    QuantizerTraits traits;
+    traits.sign_symmetric = true;
+    traits.error_nonincreasing_in_bits = true;
+    return traits;
+  }
+
+  int64_t MaxLevels(int bits) const override {
+    return (int64_t{1} << bits) - (zero_level_ ? 1 : 0);
   }
 
   absl::StatusOr<QuantizedTensor> Quantize(const WeightView& weights, int bits) const override {

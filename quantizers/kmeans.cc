@@ -29,6 +29,7 @@
 // Per tensor only (no per_channel option). k-means is not sign-symmetric in general
 // (q(-w) ≠ -q(w): the quantile init and the fp32 means are not mirror images).
 // Storage: the b-bit codes plus K fp32 table entries (levels_per_table of them).
+// kind = kCodebook: the levels follow no affine or ternary structure a kernel could exploit.
 // Memory on n weights: the sorted copy (4n bytes) and the prefix sums (8n bytes), freed before
 // encoding. Time: one sort, 2 × iterations × O(K log n), two O(n) error passes, the encode.
 #include <algorithm>
@@ -144,6 +145,13 @@ class KMeansQuantizer : public Quantizer {
       return absl::InvalidArgumentError(absl::StrCat("bits = ", bits, ": expected 1 to 16"));
     }
     return absl::OkStatus();
+  }
+
+  QuantizerTraits Traits() const override {
+    QuantizerTraits traits;
+    traits.sign_symmetric = false;  // the quantile init and fp32 means are not mirror images
+    traits.error_nonincreasing_in_bits = true;
+    return traits;
   }
 
   absl::StatusOr<QuantizedTensor> Quantize(const WeightView& weights, int bits) const override {

@@ -95,6 +95,7 @@ QuantizedTensor EncodeWithSingleTable(std::vector<float> levels, absl::Span<cons
   out.codes.resize(values.size());
   EncodeNearest(levels, values, absl::MakeSpan(out.codes), absl::MakeSpan(out.values));
   out.num_tables = 1;
+  out.kind = CodeKind::kCodebook;
   out.levels_per_table = static_cast<int64_t>(levels.size());
   out.codebook = std::move(levels);
   out.storage_bits = StorageBits(static_cast<int64_t>(values.size()), bits, table_floats);

@@ -128,7 +128,8 @@ TEST(LinearTest, MidTreadNeedsTwoBits) {
   ASSERT_TRUE(quantizer.ok());
   absl::Status status = (*quantizer)->CheckBits(1);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(status.message(), "mid_tread needs at least 2 bits; use mode: mid_rise for 1 bit");
+  EXPECT_EQ(status.message(),
+            "mid_tread needs at least 2 bits; use mode: mid_rise or symmetric: false for 1 bit");
   auto mid_rise = QuantizerRegistry::Global().Create("linear", {{"mode", "mid_rise"}});
   ASSERT_TRUE(mid_rise.ok());
   EXPECT_TRUE((*mid_rise)->CheckBits(1).ok());
@@ -149,6 +150,68 @@ TEST(LinearTest, IllTypedParametersAreErrors) {
     EXPECT_NE(quantizer.status().message().find(params.begin()->second), std::string::npos)
         << quantizer.status();
   }
+}
+
+TEST(LinearTest, KindIsUniformWithTheGridsZeroPoint) {
+  const std::vector<float> w = test::Gaussian(300, 6, 0.1f);
+  for (int bits = 2; bits <= 8; ++bits) {
+    auto tread = test::Quantize("linear", {}, w, bits);
+    auto rise = test::Quantize("linear", {{"mode", "mid_rise"}}, w, bits);
+    ASSERT_TRUE(tread.ok() && rise.ok());
+    EXPECT_EQ(tread->kind, CodeKind::kUniform);
+    EXPECT_EQ(tread->zero_point_x2, (std::vector<int32_t>{(1 << bits) - 2}));
+    EXPECT_EQ(rise->zero_point_x2, (std::vector<int32_t>{(1 << bits) - 1}));  // odd: half-integer
+    EXPECT_EQ(tread->scale[0] * static_cast<float>((1 << (bits - 1)) - 1), tread->codebook.back());
+  }
+}
+
+TEST(LinearTest, AsymmetricGridHasTwoToTheBitsLevelsAndAnIntegerZero) {
+  // Values in [-1, 3] at 2 bits: levels {-1.5, 0, 1.5, 3} (uniform_grid.h).
+  const std::vector<float> w = {3.0f, -1.0f, 0.7f, 0.8f, 2.2f, -0.7f};
+  auto q = test::Quantize("linear", {{"symmetric", "false"}}, w, 2);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->codebook, (std::vector<float>{-1.5f, 0.0f, 1.5f, 3.0f}));
+  EXPECT_EQ(q->values, (std::vector<float>{3.0f, -1.5f, 0.0f, 1.5f, 1.5f, 0.0f}));
+  EXPECT_EQ(q->zero_point_x2, (std::vector<int32_t>{2}));
+  EXPECT_EQ(q->scale, (std::vector<float>{1.5f}));
+  EXPECT_EQ(q->storage_bits, 6 * 2 + 2 * 32);  // codes + scale + zero point
+}
+
+TEST(LinearTest, AsymmetricBeatsSymmetricOnOneSidedWeights) {
+  std::vector<float> w = test::Gaussian(4000, 12, 0.05f);
+  for (float& v : w) v = std::fabs(v);  // post-ReLU-like: all non-negative
+  for (int bits = 2; bits <= 6; ++bits) {
+    auto sym = test::Quantize("linear", {}, w, bits);
+    auto asym = test::Quantize("linear", {{"symmetric", "false"}}, w, bits);
+    ASSERT_TRUE(sym.ok() && asym.ok());
+    EXPECT_LT(test::Mse(w, asym->values), test::Mse(w, sym->values)) << bits;
+  }
+}
+
+TEST(LinearTest, ClippingLowersErrorWithAnOutlier) {
+  std::vector<float> w = test::Gaussian(8000, 13, 0.05f);
+  w[5] = 2.0f;
+  for (const Params& clipped : {Params{{"clip", "percentile"}, {"percentile", "99.9"}},
+                                Params{{"clip", "mse"}}}) {
+    auto plain = test::Quantize("linear", {}, w, 4);
+    auto q = test::Quantize("linear", clipped, w, 4);
+    ASSERT_TRUE(plain.ok() && q.ok());
+    EXPECT_LT(test::Mse(w, q->values), test::Mse(w, plain->values)) << clipped.begin()->second;
+    EXPECT_LT(q->codebook.back(), 2.0f);
+  }
+}
+
+TEST(LinearTest, ClippingParameterErrors) {
+  for (const Params& bad :
+       {Params{{"percentile", "99"}}, Params{{"clip", "percentile"}, {"percentile", "20"}},
+        Params{{"clip", "percentile"}, {"percentile", "100.5"}},
+        Params{{"symmetric", "false"}, {"mode", "mid_rise"}}, Params{{"clip", "max"}}}) {
+    auto quantizer = QuantizerRegistry::Global().Create("linear", bad);
+    EXPECT_EQ(quantizer.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  auto one_bit = QuantizerRegistry::Global().Create("linear", {{"symmetric", "false"}});
+  ASSERT_TRUE(one_bit.ok());
+  EXPECT_TRUE((*one_bit)->CheckBits(1).ok());
 }
 
 }  // namespace

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace quantbench {
 
@@ -32,6 +34,29 @@ absl::StatusOr<std::optional<double>> ParamMap::GetOptionalDouble(const std::str
         absl::StrCat("parameter '", key, "' = \"", *text, "\": expected a finite number"));
   }
   return std::optional<double>(value);
+}
+
+absl::StatusOr<std::vector<double>> ParamMap::GetDoubleList(const std::string& key,
+                                                            std::vector<double> default_value) {
+  const std::string* text = Find(key);
+  if (text == nullptr) return default_value;
+  std::vector<double> values;
+  for (absl::string_view item : absl::StrSplit(*text, ',')) {
+    const std::string trimmed(absl::StripAsciiWhitespace(item));
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(trimmed.c_str(), &end);
+    if (trimmed.empty() || end != trimmed.c_str() + trimmed.size() || errno != 0 ||
+        !std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("parameter '", key, "' = \"", *text,
+                                                     "\": item ", values.size() + 1, " (\"",
+                                                     trimmed,
+                                                     "\") is not a finite number; expected a "
+                                                     "comma-separated list of numbers"));
+    }
+    values.push_back(value);
+  }
+  return values;
 }
 
 absl::StatusOr<int> ParamMap::GetInt(const std::string& key, int default_value) {

@@ -28,6 +28,9 @@ class ParamMap {
   absl::StatusOr<std::optional<double>> GetOptionalDouble(const std::string& key);
   absl::StatusOr<int> GetInt(const std::string& key, int default_value);
   absl::StatusOr<bool> GetBool(const std::string& key, bool default_value);
+  // A comma-separated list of finite numbers ("1.0" or "0.9, 1, 0.75"); empty items are errors.
+  absl::StatusOr<std::vector<double>> GetDoubleList(const std::string& key,
+                                                    std::vector<double> default_value);
   // `allowed` lists the accepted values; anything else is an error that lists them.
   absl::StatusOr<std::string> GetEnum(const std::string& key, const std::string& default_value,
                                       const std::vector<std::string>& allowed);

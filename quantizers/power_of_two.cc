@@ -19,7 +19,8 @@
 // representable: a constant tensor c maps to the nearest level, exact only when |c| is a power
 // of two. Re-quantizing is a no-op: the max of the output is 2^n1, whose nearest power is
 // itself. Storage: the codes plus one fp32 per tensor (2^n1; an int8 exponent would suffice,
-// we count fp32 to stay on the safe side).
+// we count fp32 to stay on the safe side). kind = kCodebook: powers of two are not an affine grid
+// (a shift kernel would be its own format).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -66,6 +67,19 @@ class PowerOfTwoQuantizer : public Quantizer {
     }
     return absl::OkStatus();
   }
+
+  QuantizerTraits Traits() const override {
+    QuantizerTraits traits;
+    traits.sign_symmetric = true;
+    traits.error_nonincreasing_in_bits = true;
+    // The top level is the power of two nearest max|w|: up to 4/3·max|w| (max|w| = 1.5·2^e
+    // rounds up to 2^(e+1)), and max|w| itself is generally not a level.
+    traits.range_factor = 4.0 / 3.0;
+    traits.exact_on_constants = false;
+    return traits;
+  }
+
+  int64_t MaxLevels(int bits) const override { return (int64_t{1} << bits) - 1; }
 
   absl::StatusOr<QuantizedTensor> Quantize(const WeightView& weights, int bits) const override {
     QB_RETURN_IF_ERROR(CheckQuantizerInput(weights, bits));

@@ -67,16 +67,44 @@ struct QuantizedTensor {
 
   // Structure of the tables (see CodeKind) and what the structured kinds need:
   CodeKind kind = CodeKind::kCodebook;
-  std::vector<float> scale;            // kUniform: one per table
+  std::vector<float> scale;            // kUniform: one per table; kTernary: a, one per table
   std::vector<int32_t> zero_point_x2;  // kUniform: twice the zero point (mid-rise grids have
                                        // a half-integer zero), one per table
   int ternary_planes = 0;              // kTernaryPlanes
   std::vector<float> plane_scale;      // kTernaryPlanes: ternary_planes * num_tables
 };
 
+// What a quantizer promises about its results, beyond the interface contract. The conformance
+// kit (conformance_kit.cc) checks every promise on every registered quantizer; the defaults
+// are what a simple table quantizer such as the README's worked example keeps, so a plugin
+// that overrides nothing is still checked for something.
+struct QuantizerTraits {
+  // q(-w) == -q(w) exactly (including the sign of zero's image where the table has no zero).
+  bool sign_symmetric = false;
+  // Quantizing the dequantized output again returns it unchanged.
+  bool idempotent = true;
+  // Weight MSE never rises when bits go up (over the supported widths between 2 and 8).
+  bool error_nonincreasing_in_bits = false;
+  // A constant tensor (every element c) comes back exactly.
+  bool exact_on_constants = true;
+  // Every output lies in [-range_factor·M, range_factor·M], M = max|w| of the tensor: 1 for
+  // quantizers whose levels are inside the input range, more for ones that may round past it.
+  double range_factor = 1.0;
+  // Outputs may also pass that range by up to half the largest gap of their table (an integer
+  // zero point shifts the grid so that an end level can lie just beyond the data).
+  bool may_overshoot_half_step = false;
+};
+
 class Quantizer {
  public:
   virtual ~Quantizer() = default;
+
+  // The promises above; the default is QuantizerTraits{}.
+  virtual QuantizerTraits Traits() const { return QuantizerTraits{}; }
+
+  // The most distinct values one table can hold at `bits` (a supported width). Default 2^bits;
+  // methods with fewer levels declare their own bound so the kit holds them to it.
+  virtual int64_t MaxLevels(int bits) const { return int64_t{1} << bits; }
 
   // Quantizes `weights` to `bits` bits per weight. Errors: InvalidArgument for a bit width the
   // method does not support or for non-finite input (the message names the tensor).

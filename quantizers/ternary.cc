@@ -25,7 +25,8 @@
 // When nothing is kept (e.g. an all-zero tensor) a = 0 and every output is 0. a is the mean in
 // double rounded once to fp32, so re-quantizing a ternary tensor gives back the same a (the
 // kept set is again exactly the nonzeros, for all three methods): idempotent.
-// Codes: 0 → -a, 1 → 0, 2 → +a (codebook {-a, 0, +a}). Only bits == 2 is accepted. Storage: the
+// Codes: 0 → -a, 1 → 0, 2 → +a (codebook {-a, 0, +a}): kind = kTernary, scale = a per table.
+// Only bits == 2 is accepted. Storage: the
 // 2-bit codes plus one fp32 a per table (Δ is not needed to decode).
 #include <algorithm>
 #include <cmath>
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "quantizers/per_table.h"
 #include "quantizers/quantizer.h"
 #include "quantizers/sorted_magnitudes.h"
 
@@ -117,34 +119,37 @@ class TernaryQuantizer : public Quantizer {
     return absl::OkStatus();
   }
 
+  QuantizerTraits Traits() const override {
+    QuantizerTraits traits;
+    traits.sign_symmetric = true;
+    return traits;
+  }
+
+  int64_t MaxLevels(int) const override { return 3; }
+
   absl::StatusOr<QuantizedTensor> Quantize(const WeightView& weights, int bits) const override {
     QB_RETURN_IF_ERROR(CheckQuantizerInput(weights, bits));
     QB_RETURN_IF_ERROR(CheckBits(bits));
-    const int64_t n = static_cast<int64_t>(weights.values.size());
-    const int64_t tables = per_channel_ ? weights.rows() : 1;
-    const int64_t table_size = tables == 0 ? 0 : n / tables;
-
-    QuantizedTensor out;
-    out.values.resize(n);
-    out.codes.resize(n);
-    out.num_tables = tables;
+    QuantizedTensor out =
+        EncodePerTable(weights, per_channel_, [&](const TableSlice& slice, QuantizedTensor& q) {
+          const Ternarization tern = Choose(method_, threshold_ratio_, slice.input);
+          const float a = tern.scale;
+          for (size_t i = 0; i < slice.input.size(); ++i) {
+            const float v = slice.input[i];
+            const double m = std::fabs(static_cast<double>(v));
+            const bool kept =
+                a != 0.0f && (tern.inclusive ? m >= tern.threshold : m > tern.threshold);
+            const int32_t code = kept ? (v > 0 ? 2 : 0) : 1;
+            slice.codes[i] = code;
+            slice.values[i] = code == 2 ? a : (code == 0 ? -a : 0.0f);
+          }
+          q.codebook.insert(q.codebook.end(), {-a, 0.0f, a});
+          q.scale.push_back(a);
+        });
+    out.kind = CodeKind::kTernary;
     out.levels_per_table = 3;
-    for (int64_t t = 0; t < tables; ++t) {
-      const int64_t offset = t * table_size;
-      absl::Span<const float> part(weights.values.data() + offset, table_size);
-      const Ternarization tern = Choose(method_, threshold_ratio_, part);
-      const float a = tern.scale;
-      for (int64_t i = 0; i < table_size; ++i) {
-        const float v = part[i];
-        const double m = std::fabs(static_cast<double>(v));
-        const bool kept = a != 0.0f && (tern.inclusive ? m >= tern.threshold : m > tern.threshold);
-        const int32_t code = kept ? (v > 0 ? 2 : 0) : 1;
-        out.codes[offset + i] = code;
-        out.values[offset + i] = code == 2 ? a : (code == 0 ? -a : 0.0f);
-      }
-      out.codebook.insert(out.codebook.end(), {-a, 0.0f, a});
-    }
-    out.storage_bits = StorageBits(n, bits, /*table_floats=*/tables);
+    out.storage_bits = StorageBits(static_cast<int64_t>(weights.values.size()), bits,
+                                   /*table_floats=*/out.num_tables);
     return out;
   }
 
@@ -166,9 +171,9 @@ QUANTBENCH_REGISTER_QUANTIZER(
       QB_ASSIGN_OR_RETURN(std::string granularity, params.GetEnum("granularity", "per_tensor",
                                                                   {"per_tensor", "per_channel"}));
       if (!(ratio > 0.0 && ratio < 1.0)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter 'threshold_ratio' = \"", params.values().at("threshold_ratio"),
-            "\": expected a number in (0, 1)"));
+        return absl::InvalidArgumentError(absl::StrCat("parameter 'threshold_ratio' = \"",
+                                                       params.values().at("threshold_ratio"),
+                                                       "\": expected a number in (0, 1)"));
       }
       if (method != "statistical" && params.values().count("threshold_ratio") > 0) {
         return absl::InvalidArgumentError(

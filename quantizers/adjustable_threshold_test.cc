@@ -1,0 +1,141 @@
+// "adjustable_threshold" (FAT): the per-filter threshold formula against a scalar reference,
+// α clipping, α lists, depthwise rescaling and the parameter errors.
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "quantizers/quantizer.h"
+#include "quantizers/test_util.h"
+
+namespace quantbench {
+namespace {
+
+using test::Params;
+
+// Sections 2.2-2.3 written out: T = clip(α, 0.5, 1)·max|W_k|, S = (2^(b−1) − 1)/T,
+// q = clip(round(S·w), ±(2^(b−1) − 1))/S, in double.
+std::vector<double> FatRef(const std::vector<float>& w, int64_t rows, int bits,
+                           const std::vector<double>& alphas) {
+  const int64_t cols = static_cast<int64_t>(w.size()) / rows;
+  const double half = std::ldexp(1.0, bits - 1) - 1;
+  std::vector<double> out(w.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double max_abs = 0.0;
+    for (int64_t c = 0; c < cols; ++c)
+      max_abs = std::max(max_abs, std::fabs(double{w[r * cols + c]}));
+    const double alpha = alphas.size() == 1 ? alphas[0] : alphas[r];
+    const double threshold = std::clamp(alpha, 0.5, 1.0) * max_abs;
+    for (int64_t c = 0; c < cols; ++c) {
+      if (threshold == 0.0) continue;
+      const double s = half / threshold;
+      out[r * cols + c] = std::clamp(std::round(s * w[r * cols + c]), -half, half) / s;
+    }
+  }
+  return out;
+}
+
+TEST(AdjustableThresholdTest, MatchesTheReferenceOnRandomOddShapes) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 8; ++trial) {
+    const int64_t rows = 1 + static_cast<int64_t>(rng() % 7);
+    const int64_t cols = 1 + static_cast<int64_t>(rng() % 97);
+    const std::vector<float> w = test::Gaussian(rows * cols, 50 + trial, 0.2f);
+    std::vector<double> alphas;
+    std::string list;
+    for (int64_t r = 0; r < rows; ++r) {
+      alphas.push_back(0.3 + 0.1 * static_cast<double>(rng() % 10));  // 0.3 .. 1.2: some clipped
+      list += (r ? "," : "") + std::to_string(alphas.back());
+    }
+    for (int bits : {2, 3, 5, 8}) {
+      SCOPED_TRACE("alpha = " + list + ", bits = " + std::to_string(bits));
+      auto q = test::Quantize("adjustable_threshold", {{"alpha", list}}, w, bits, {rows, cols});
+      ASSERT_TRUE(q.ok()) << q.status();
+      EXPECT_EQ(q->kind, CodeKind::kUniform);
+      EXPECT_EQ(q->num_tables, rows);
+      const std::vector<double> ref = FatRef(w, rows, bits, alphas);
+      for (size_t i = 0; i < w.size(); ++i) {
+        EXPECT_NEAR(q->values[i], ref[i], 1e-6 * std::fabs(ref[i]) + 1e-12) << i;
+      }
+    }
+  }
+}
+
+TEST(AdjustableThresholdTest, AlphaOneIsPerChannelMidTread) {
+  const std::vector<float> w = test::Gaussian(12 * 33, 8, 0.05f);
+  for (int bits = 2; bits <= 8; ++bits) {
+    auto fat = test::Quantize("adjustable_threshold", {}, w, bits, {12, 33});
+    auto linear = test::Quantize("linear", {{"granularity", "per_channel"}}, w, bits, {12, 33});
+    ASSERT_TRUE(fat.ok() && linear.ok());
+    EXPECT_EQ(fat->values, linear->values) << bits;
+    EXPECT_EQ(fat->scale, linear->scale) << bits;
+  }
+}
+
+TEST(AdjustableThresholdTest, AlphaIsClippedToHalfAndOne) {
+  const std::vector<float> w = {1.0f, -0.8f, 0.3f, 0.05f};
+  auto low = test::Quantize("adjustable_threshold", {{"alpha", "0.1"}}, w, 3);
+  auto half = test::Quantize("adjustable_threshold", {{"alpha", "0.5"}}, w, 3);
+  auto high = test::Quantize("adjustable_threshold", {{"alpha", "7"}}, w, 3);
+  auto one = test::Quantize("adjustable_threshold", {}, w, 3);
+  ASSERT_TRUE(low.ok() && half.ok() && high.ok() && one.ok());
+  EXPECT_EQ(low->values, half->values);
+  EXPECT_EQ(high->values, one->values);
+  // T = 0.5: the largest weights saturate at ±0.5.
+  EXPECT_EQ(half->values[0], 0.5f);
+  EXPECT_EQ(half->values[1], -0.5f);
+}
+
+TEST(AdjustableThresholdTest, AlphaListLengthIsChecked) {
+  const std::vector<float> w = test::Gaussian(3 * 10, 1);
+  auto q =
+      test::Quantize("adjustable_threshold", {{"alpha", "1, 0.9"}}, w, 8, {3, 10}, "stage2/conv1");
+  EXPECT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(q.status().message().find("lists 2 values but tensor 'stage2/conv1' has 3"),
+            std::string::npos)
+      << q.status();
+  auto bad = QuantizerRegistry::Global().Create("adjustable_threshold", {{"alpha", "1,,0.9"}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("item 2"), std::string::npos) << bad.status();
+}
+
+TEST(AdjustableThresholdTest, DepthwiseRescalingEqualizesFilters) {
+  // Filters with very different ranges: per-tensor quantization crushes the small one,
+  // rescaling gives each filter its own grid (the per-filter result, up to rounding).
+  std::vector<float> w = test::Gaussian(4 * 9, 21, 1.0f);
+  for (int i = 0; i < 9; ++i) w[i] *= 0.01f;
+  const std::vector<int64_t> depthwise = {4, 1, 3, 3};
+  const Params scalar = {{"granularity", "per_tensor"}};
+  const Params rescaled = {{"granularity", "per_tensor"}, {"dws_rescale", "true"}};
+  auto plain = test::Quantize("adjustable_threshold", scalar, w, 4, depthwise);
+  auto dws = test::Quantize("adjustable_threshold", rescaled, w, 4, depthwise);
+  auto vector = test::Quantize("adjustable_threshold", {}, w, 4, depthwise);
+  ASSERT_TRUE(plain.ok() && dws.ok() && vector.ok());
+  EXPECT_EQ(plain->num_tables, 1);
+  EXPECT_EQ(dws->num_tables, 4);
+  for (size_t i = 0; i < w.size(); ++i) {
+    EXPECT_NEAR(dws->values[i], vector->values[i], 1e-6 * std::fabs(vector->values[i])) << i;
+  }
+  EXPECT_LT(test::Mse(w, dws->values), test::Mse(w, plain->values));
+  // A dense tensor is not depthwise: the option changes nothing.
+  auto dense_plain = test::Quantize("adjustable_threshold", scalar, w, 4, {4, 9});
+  auto dense_dws = test::Quantize("adjustable_threshold", rescaled, w, 4, {4, 9});
+  ASSERT_TRUE(dense_plain.ok() && dense_dws.ok());
+  EXPECT_EQ(dense_plain->values, dense_dws->values);
+}
+
+TEST(AdjustableThresholdTest, ParameterErrors) {
+  for (const Params& bad : {Params{{"granularity", "per_tensor"}, {"alpha", "1,0.5"}},
+                            Params{{"dws_rescale", "true"}}, Params{{"alpha", "nan"}}}) {
+    EXPECT_EQ(QuantizerRegistry::Global().Create("adjustable_threshold", bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  auto q = QuantizerRegistry::Global().Create("adjustable_threshold", {});
+  ASSERT_TRUE(q.ok());
+  EXPECT_FALSE((*q)->CheckBits(1).ok());
+  EXPECT_TRUE((*q)->CheckBits(8).ok());
+}
+
+}  // namespace
+}  // namespace quantbench
