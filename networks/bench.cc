@@ -5,6 +5,7 @@
 //                                                    # squeezenet1_1 x batch 1, 32; 2 threads
 //   bazel run //networks:bench -- --threads=1 --seconds=5 --archs=resnet50 --batches=1,8,32
 //   bazel run //networks:bench -- --cell             # one ResNet-50 sweep cell, timed by phase
+//   bazel run //networks:bench -- --packed_bits=4    # ResNet-50 batch 1: packed vs oneDNN fp32
 //   bazel run //networks:bench -- --help
 //
 // Ours: the architecture from ArchitectureRegistry, weights bound by name from
@@ -24,6 +25,13 @@
 //
 // node's per-call overhead (N-API + promise) is measured on a one-node Relu model written to a
 // temporary file, and printed.
+//
+// --packed_bits=B: each arch (default resnet50) at each batch (default 1), weights quantized
+// with QuantizerRegistry's 'linear' (per_channel, mid-tread, min-max) at B bits, one network:
+// the oneDNN fp32 plan (simulated: fp32 weights holding the quantized values, exactly the
+// speed of the fp32 network) and the packed plan (UsePackedWeights) with fp32 and with int8
+// activations, timed alternately in the same process (--rounds), plus the top-1 agreement of
+// the packed runs with the simulated one on the bench input and the packed weight bytes.
 //
 // --cell: ResNet-50 (ONNX weights), one sweep cell the way experiments/runner.cc does it:
 // copy the fp32 store, quantize every weight tensor with QuantizerRegistry's 'exponential'
@@ -58,6 +66,7 @@
 #include "networks/onnx.pb.h"
 #include "networks/onnx_import.h"
 #include "networks/param_store.h"
+#include "kernels/packed_gemm.h"
 #include "networks/threads.h"
 #include "oneapi/dnnl/dnnl.h"
 #include "quantizers/quantizer.h"
@@ -85,6 +94,8 @@ struct Options {
   int cell_bits = 4;
   int cell_repeats = 2;
   bool cell_whatif = false;
+  int packed_bits = 0;  // > 0: the packed-vs-oneDNN comparison
+  bool archs_given = false, batches_given = false;
   std::string reference_dir;
   std::string workspace;
 };
@@ -94,7 +105,9 @@ constexpr char kUsage[] =
     "             [--no_ort] [--plan] [--reference_dir=DIR]\n"
     "       bench --cell [--cell_images=100] [--cell_batch=25] [--cell_bits=4] "
     "[--cell_repeats=2] [--cell_whatif]\n"
-    "             [--threads=N]\n";
+    "             [--threads=N]\n"
+    "       bench --packed_bits=4 [--archs=resnet50] [--batches=1] [--rounds=R] [--seconds=S] "
+    "[--plan]\n";
 
 bool Exists(const std::string& path) { return std::ifstream(path, std::ios::binary).good(); }
 
@@ -132,7 +145,9 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       s = to_int(&o.rounds);
     } else if (key == "--archs") {
       o.archs = absl::StrSplit(value, ',', absl::SkipEmpty());
+      o.archs_given = true;
     } else if (key == "--batches") {
+      o.batches_given = true;
       o.batches.clear();
       for (absl::string_view b : absl::StrSplit(value, ',', absl::SkipEmpty())) {
         const int v = std::atoi(std::string(b).c_str());
@@ -155,6 +170,8 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       s = to_int(&o.cell_repeats);
     } else if (key == "--cell_whatif") {
       o.cell_whatif = true;
+    } else if (key == "--packed_bits") {
+      s = to_int(&o.packed_bits);
     } else if (key == "--reference_dir") {
       o.reference_dir = value;
     } else if (key == "--help" || key == "-h") {
@@ -164,6 +181,10 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'\n", kUsage));
     }
     if (!s.ok()) return s;
+  }
+  if (o.packed_bits > 0) {
+    if (!o.archs_given) o.archs = {"resnet50"};
+    if (!o.batches_given) o.batches = {1};
   }
   if (o.reference_dir.empty()) {
     o.reference_dir = Env("QUANTBENCH_REFERENCE_DIR");
@@ -636,6 +657,115 @@ absl::Status RunCell(const Options& o) {
   return absl::OkStatus();
 }
 
+// Top-1 class of each example.
+std::vector<int> Top1(const std::vector<float>& probs, int classes) {
+  std::vector<int> top;
+  for (size_t b = 0; b * classes < probs.size(); ++b) {
+    const auto row = probs.begin() + b * classes;
+    top.push_back(static_cast<int>(std::max_element(row, row + classes) - row));
+  }
+  return top;
+}
+
+absl::Status RunPackedComparison(const Options& o) {
+  std::printf("packed %d-bit (linear, per_channel) vs oneDNN fp32; %d thread(s); packed kernels: %s\n",
+              o.packed_bits, o.threads, KernelIsaName(ActiveKernelIsa()));
+  QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer,
+                      QuantizerRegistry::Global().Create("linear", {{"granularity", "per_channel"}}));
+  QB_RETURN_IF_ERROR(quantizer->CheckBits(o.packed_bits));
+  struct Row {
+    std::string arch;
+    int batch;
+    Timing fp32, packed_f32, packed_i8;
+    double agree_f32 = 0, agree_i8 = 0;
+    int64_t packed_bytes = 0, fp32_weight_bytes = 0;
+  };
+  std::vector<Row> rows;
+  for (const std::string& arch : o.archs) {
+    QB_ASSIGN_OR_RETURN(Model m, LoadModel(arch, o));
+    std::vector<std::pair<std::string, QuantizedTensor>> tensors;
+    int64_t fp32_weight_bytes = 0;
+    for (Parameter& p : m.store->parameters()) {
+      if (p.kind != Parameter::kWeight) continue;
+      QB_ASSIGN_OR_RETURN(QuantizedTensor q,
+                          quantizer->Quantize(WeightView{p.name, p.shape, p.values}, o.packed_bits));
+      fp32_weight_bytes += 4 * static_cast<int64_t>(p.values.size());
+      p.values = q.values;
+      tensors.push_back({p.name, std::move(q)});
+    }
+    std::vector<PackedParam> params;
+    for (const auto& [name, q] : tensors) params.push_back({name, &q, o.packed_bits});
+    for (int batch : o.batches) {
+      SetNumThreads(o.threads);
+      QB_ASSIGN_OR_RETURN(std::unique_ptr<GraphNetwork> net,
+                          GraphNetwork::Create(m.graph, m.store.get(), batch));
+      Row row{arch, batch};
+      row.fp32_weight_bytes = fp32_weight_bytes;
+      // Agreement on the bench input: one Forward per mode.
+      const size_t in = static_cast<size_t>(m.graph.input.NumElements());
+      const std::vector<float> input = BenchInput(batch * in);
+      std::vector<float> probs(static_cast<size_t>(batch) * net->num_classes());
+      QB_RETURN_IF_ERROR(net->Forward(input, batch, absl::MakeSpan(probs)));
+      const std::vector<int> simulated_top1 = Top1(probs, net->num_classes());
+      auto agreement = [&]() -> absl::StatusOr<double> {
+        QB_RETURN_IF_ERROR(net->Forward(input, batch, absl::MakeSpan(probs)));
+        const std::vector<int> top = Top1(probs, net->num_classes());
+        int same = 0;
+        for (size_t i = 0; i < top.size(); ++i) same += top[i] == simulated_top1[i];
+        return static_cast<double>(same) / top.size();
+      };
+      for (int round = 1; round <= o.rounds; ++round) {
+        net->UseSimulatedWeights();
+        QB_ASSIGN_OR_RETURN(Timing fp32, TimeOurs(*net, batch, o.seconds));
+        QB_RETURN_IF_ERROR(net->UsePackedWeights(params, GemmActivations::kFloat));
+        if (round == 1) {
+          row.packed_bytes = net->packed_weight_bytes();
+          QB_ASSIGN_OR_RETURN(row.agree_f32, agreement());
+          if (o.plan) {
+            for (const std::string& line : net->DescribePlan()) std::printf("  %s\n", line.c_str());
+          }
+        }
+        QB_ASSIGN_OR_RETURN(Timing packed_f32, TimeOurs(*net, batch, o.seconds));
+        QB_RETURN_IF_ERROR(net->UsePackedWeights(params, GemmActivations::kInt8));
+        if (round == 1) {
+          QB_ASSIGN_OR_RETURN(row.agree_i8, agreement());
+        }
+        QB_ASSIGN_OR_RETURN(Timing packed_i8, TimeOurs(*net, batch, o.seconds));
+        std::fprintf(stderr,
+                     "bench: round %d %s batch %d median ms: oneDNN fp32 %.2f, packed fp32-act "
+                     "%.2f, packed int8-act %.2f\n",
+                     round, arch.c_str(), batch, fp32.median_ms, packed_f32.median_ms,
+                     packed_i8.median_ms);
+        auto keep_best = [&](Timing* best, const Timing& t) {
+          if (t.MedianImagesPerSecond(batch) > best->MedianImagesPerSecond(batch)) *best = t;
+        };
+        keep_best(&row.fp32, fp32);
+        keep_best(&row.packed_f32, packed_f32);
+        keep_best(&row.packed_i8, packed_i8);
+      }
+      rows.push_back(row);
+    }
+  }
+  std::printf("\n| arch | batch | threads | oneDNN fp32 img/s | packed %d-bit fp32-act img/s | ratio "
+              "| packed %d-bit int8-act img/s | ratio | top-1 agreement fp32-act / int8-act | "
+              "weights MB packed / fp32 |\n",
+              o.packed_bits, o.packed_bits);
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+  for (const Row& r : rows) {
+    const double base = r.fp32.MedianImagesPerSecond(r.batch);
+    const double f = r.packed_f32.MedianImagesPerSecond(r.batch);
+    const double i8 = r.packed_i8.MedianImagesPerSecond(r.batch);
+    std::printf("| %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f / %.3f | %.2f / %.2f |\n",
+                r.arch.c_str(), r.batch, o.threads, base, f, f / base, i8, i8 / base, r.agree_f32,
+                r.agree_i8, r.packed_bytes / 1e6, r.fp32_weight_bytes / 1e6);
+  }
+  std::printf("\nimg/s = batch / median Forward time, best of %d alternating round(s) of %g s. "
+              "ratio = packed / oneDNN fp32 (> 1: packed is faster). Agreement: top-1 of the "
+              "packed runs vs the simulated run on the bench input.\n",
+              o.rounds, o.seconds);
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace quantbench
 
@@ -645,8 +775,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: %s\n", std::string(options.status().message()).c_str());
     return 2;
   }
-  const absl::Status status =
-      options->cell ? quantbench::RunCell(*options) : quantbench::RunLatencyTable(*options);
+  const absl::Status status = options->packed_bits > 0 ? quantbench::RunPackedComparison(*options)
+                              : options->cell         ? quantbench::RunCell(*options)
+                                                      : quantbench::RunLatencyTable(*options);
   if (!status.ok()) {
     std::fprintf(stderr, "bench: error: %s\n", status.ToString().c_str());
     return 1;

@@ -5,11 +5,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/status_macros.h"
+#include "networks/pack_quantized.h"
+#include "networks/packed_conv.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace quantbench {
@@ -43,6 +46,8 @@ struct Exec {
   std::unordered_map<int, memory> args;
   std::vector<int> tensors;  // touched
   std::string what;
+  std::string layer;  // the conv / dense layer it runs, if any
+  int packed = -1;  // >= 0: runs Plan::packed[packed] instead of a oneDNN primitive
 };
 
 struct ValueInfo {
@@ -66,6 +71,45 @@ Act ActOf(LayerKind kind) {
 
 const char* ActName(Act act) { return act == Act::kRelu ? "relu" : act == Act::kRelu6 ? "relu6" : ""; }
 
+GemmPostOp PostOpOf(Act act) {
+  if (act == Act::kRelu) return GemmPostOp::kRelu;
+  if (act == Act::kRelu6) return GemmPostOp::kRelu6;
+  return GemmPostOp::kNone;
+}
+
+// A conv with one input channel per group runs fp32 even in packed mode: a per-group GEMM
+// would have one row and kh*kw columns (see networks/README.md, "Packed execution").
+bool IsDepthwise(const Layer& layer, int in_channels) {
+  return layer.kind == LayerKind::kConv && layer.groups > 1 && in_channels == layer.groups;
+}
+
+// The packed GEMM view of a conv (NHWC) or dense layer (a 1x1 conv over a 1x1 image whose
+// channels are the features in C, H, W order).
+ConvGeometry GeometryOf(const Graph& graph, const Layer& layer) {
+  const TensorShape& in = graph.layers[layer.inputs[0]].shape;
+  ConvGeometry g;
+  if (layer.kind == LayerKind::kDense) {
+    g.in_c = static_cast<int>(in.NumElements());
+    g.out_c = layer.out_channels;
+    return g;
+  }
+  g.in_c = in.c;
+  g.in_h = in.h;
+  g.in_w = in.w;
+  g.out_c = layer.out_channels;
+  g.out_h = layer.shape.h;
+  g.out_w = layer.shape.w;
+  g.kernel_h = layer.kernel_h;
+  g.kernel_w = layer.kernel_w;
+  g.stride_h = layer.stride_h;
+  g.stride_w = layer.stride_w;
+  g.pad_t = layer.pad_t;
+  g.pad_l = layer.pad_l;
+  g.dilation = layer.dilation;
+  g.groups = layer.groups;
+  return g;
+}
+
 }  // namespace
 
 struct GraphNetwork::Plan {
@@ -88,6 +132,16 @@ struct GraphNetwork::Plan {
     std::string name;
     memory scale, shift, mean, var;
   };
+  // A conv or dense layer on packed weights (packed mode only).
+  struct PackedLayer {
+    std::string layer;
+    std::string bias, bn;  // empty if absent
+    float eps = 1e-5f;
+    bool dense = false;
+    PackedConv conv;        // weights installed by UsePackedWeights
+    ConvEpilogue epilogue;  // activations from the plan; scale / shift from SyncPlan
+    memory src, dst, residual;  // views (residual null if none); handles set with the buffers
+  };
 
   dnnl::engine engine;
   dnnl::stream stream;
@@ -98,6 +152,14 @@ struct GraphNetwork::Plan {
   std::vector<ConvParams> convs;
   std::vector<DenseParams> denses;
   std::vector<BnParams> bns;
+  std::vector<PackedLayer> packed;
+  // Packed mode: which layers run packed (the key for reusing this plan), the activation
+  // type, im2col scratch, and the listed depthwise layers' packed form (storage only: they
+  // run on fp32 values, see IsDepthwise).
+  std::set<std::string> packed_layers;
+  GemmActivations activations = GemmActivations::kFloat;
+  std::vector<float> scratch;
+  std::vector<std::pair<std::string, int64_t>> storage_only_bytes;
   memory input;
   memory probabilities;
   std::vector<std::unique_ptr<void, AlignedFree>> buffers;
@@ -145,7 +207,7 @@ struct GraphNetwork::Plan {
 };
 
 GraphNetwork::GraphNetwork(const Graph& graph, ParamStore* params, int max_batch)
-    : graph_(graph), params_(params), max_batch_(max_batch), plan_(new Plan) {}
+    : graph_(graph), params_(params), max_batch_(max_batch) {}
 
 GraphNetwork::~GraphNetwork() = default;
 
@@ -174,10 +236,25 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
   }
   QB_RETURN_IF_ERROR(CheckGraphParams(graph, *params));
   std::unique_ptr<GraphNetwork> network(new GraphNetwork(graph, params, max_batch));
-  Plan& plan = *network->plan_;
-  const std::vector<Layer>& layers = network->graph_.layers;
+  auto plan = std::make_unique<Plan>();
+  QB_RETURN_IF_ERROR(network->BuildPlan({}, plan.get()));
+  network->simulated_plan_ = std::move(plan);
+  network->active_ = network->simulated_plan_.get();
+  QB_RETURN_IF_ERROR(network->SyncParams());
+  return network;
+}
+
+// Plans the whole network once. The layers named in `packed_layers` (convs that are not
+// depthwise, dense layers) become PackedLayers over plain NHWC (dense: flat) activations;
+// their weights are installed later by UsePackedWeights. Everything else is oneDNN.
+absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
+                                     Plan* plan_out) const {
+  Plan& plan = *plan_out;
+  plan.packed_layers = packed_layers;
+  const Graph& graph = graph_;
+  const std::vector<Layer>& layers = graph_.layers;
   const int num_layers = static_cast<int>(layers.size());
-  const int n = max_batch;
+  const int n = max_batch_;
 
   std::vector<std::vector<int>> consumers(num_layers);
   for (int i = 0; i < num_layers; ++i) {
@@ -262,6 +339,71 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
       plan.values[v] = {m.second, m.first, true};
     };
 
+    // A packed conv reads and writes plain NHWC (reorders are inserted where a oneDNN
+    // neighbour made another layout); a packed dense layer reads its source as plain NCHW,
+    // i.e. flat features in C, H, W order, and writes [n, out].
+    auto add_packed = [&](const Group& g, int head, int out_value, std::string what) {
+      const Layer& layer = layers[head];
+      Plan::PackedLayer pl;
+      pl.layer = layer.name;
+      std::vector<int> touched;
+      if (layer.kind == LayerKind::kDense) {
+        pl.dense = true;
+        pl.bias = layer.name + ".bias";
+        int src_value = layer.inputs[0];
+        if (layers[src_value].kind == LayerKind::kFlatten) src_value = layers[src_value].inputs[0];
+        const TensorShape& src_shape = layers[src_value].shape;
+        const memory::desc plain(Dims4(n, src_shape), kF32, tag::nchw);
+        const ValueInfo& producer = plan.values[src_value];
+        // For a 1x1 image NHWC and NCHW hold the same bytes: no reorder needed.
+        const bool one_pixel = src_shape.h == 1 && src_shape.w == 1 &&
+                               producer.mem.get_desc() ==
+                                   memory::desc(Dims4(n, src_shape), kF32, tag::nhwc);
+        std::pair<memory, int> src = one_pixel
+                                         ? std::make_pair(plan.View(producer.tensor, plain), producer.tensor)
+                                         : plan.Get(src_value, plain);
+        const int out = layer.out_channels;
+        const int t = plan.NewTensor(static_cast<size_t>(n) * out * sizeof(float));
+        pl.src = src.first;
+        pl.dst = plan.View(t, memory::desc({n, out}, kF32, tag::nc));
+        touched = {src.second, t};
+        pl.epilogue.post_op = PostOpOf(g.act1);
+        if (g.act1 != Act::kNone) what += absl::StrCat(" +", ActName(g.act1));
+        set_value(out_value, {plan.View(t, memory::desc({n, out, 1, 1}, kF32, tag::nchw)), t});
+      } else {
+        if (layer.bias) pl.bias = layer.name + ".bias";
+        if (g.bn >= 0) {
+          pl.bn = layers[g.bn].name;
+          pl.eps = layers[g.bn].eps;
+          what += absl::StrCat(" +bn '", pl.bn, "' (scale/shift)");
+        }
+        auto src = plan.Get(layer.inputs[0],
+                            memory::desc(Dims4(n, layers[layer.inputs[0]].shape), kF32, tag::nhwc));
+        const memory::desc dst_md(Dims4(n, layer.shape), kF32, tag::nhwc);
+        auto dst = plan.NewValueMemory(dst_md);
+        pl.src = src.first;
+        pl.dst = dst.first;
+        touched = {src.second, dst.second};
+        if (g.act1 != Act::kNone) what += absl::StrCat(" +", ActName(g.act1));
+        if (g.add >= 0) {
+          auto residual = plan.Get(g.add_other, dst_md);
+          pl.residual = residual.first;
+          touched.push_back(residual.second);
+          pl.epilogue.act_before_residual = PostOpOf(g.act1);
+          pl.epilogue.post_op = PostOpOf(g.act2);
+          what += " +residual";
+          if (g.act2 != Act::kNone) what += absl::StrCat(" +", ActName(g.act2));
+        } else {
+          pl.epilogue.post_op = PostOpOf(g.act1);
+        }
+        set_value(out_value, dst);
+      }
+      plan.Push(dnnl::primitive(), {}, std::move(touched), what);
+      plan.execs.back().layer = layer.name;
+      plan.execs.back().packed = static_cast<int>(plan.packed.size());
+      plan.packed.push_back(std::move(pl));
+    };
+
     for (int gi : order) {
       const Group& g = groups[gi];
       const int head = g.members[0];
@@ -271,6 +413,11 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
       const TensorShape in_shape = in0 >= 0 ? layers[in0].shape : TensorShape{};
       std::string what = absl::StrCat(LayerKindName(layer.kind), " '", layer.name, "'");
 
+      if ((layer.kind == LayerKind::kConv || layer.kind == LayerKind::kDense) &&
+          packed_layers.count(layer.name) > 0) {
+        add_packed(g, head, out_value, what);
+        continue;
+      }
       switch (layer.kind) {
         case LayerKind::kConv: {
           const int ic = in_shape.c, oc = layer.out_channels, groups_n = layer.groups;
@@ -361,6 +508,7 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
           plan.convs.push_back(std::move(cp));
           plan.Push(dnnl::convolution_forward(pd), std::move(args), std::move(touched),
                     absl::StrCat(what, " [", ImplName(pd), "]"));
+          plan.execs.back().layer = layer.name;
           set_value(out_value, dst);
           break;
         }
@@ -613,6 +761,9 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
         return absl::ResourceExhaustedError(
             absl::StrCat("GraphNetwork: cannot allocate ", rounded, " bytes of activations"));
       }
+      // Packed layers compute only a chunk's real rows; the padding rows then hold zeros or
+      // an earlier chunk's values, never uninitialised bits.
+      std::memset(data, 0, rounded);
       plan.buffers.emplace_back(data);
       all.push_back({rounded, data});
       plan.activation_bytes += static_cast<int64_t>(rounded);
@@ -637,13 +788,22 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
   } catch (const dnnl::error& e) {
     return DnnlError(e, "creating the network's primitives");
   }
-  QB_RETURN_IF_ERROR(network->SyncParams());
-  return network;
+  return absl::OkStatus();
 }
 
 absl::Status GraphNetwork::SyncParams() {
   QB_RETURN_IF_ERROR(CheckGraphParams(graph_, *params_));
-  Plan& plan = *plan_;
+  QB_RETURN_IF_ERROR(SyncPlan(simulated_plan_.get()));
+  if (packed_plan_ != nullptr) QB_RETURN_IF_ERROR(SyncPlan(packed_plan_.get()));
+  return absl::OkStatus();
+}
+
+// The store's values into one plan: fp32 weights (BatchNorm folded) for the oneDNN layers,
+// bias / BatchNorm as the epilogue's per-channel scale and shift for the packed layers (BN
+// can not be folded into packed codes: it would change every row's scale and the codes'
+// meaning).
+absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr) {
+  Plan& plan = *plan_ptr;
   auto values = [&](const std::string& name) -> const std::vector<float>& {
     return params_->Find(name)->values;
   };
@@ -706,7 +866,124 @@ absl::Status GraphNetwork::SyncParams() {
   } catch (const dnnl::error& e) {
     return DnnlError(e, "syncing the parameters");
   }
+  for (Plan::PackedLayer& pl : plan.packed) {
+    ConvEpilogue& ep = pl.epilogue;
+    ep.out_scale.clear();
+    ep.out_shift.clear();
+    if (!pl.bias.empty()) ep.out_shift = values(pl.bias);
+    if (pl.bn.empty()) continue;
+    // y = (conv + b - mean) * gamma / sqrt(var + eps) + beta = conv * scale + shift.
+    const std::vector<float>& gamma = values(pl.bn + ".weight");
+    const std::vector<float>& beta = values(pl.bn + ".bias");
+    const std::vector<float>& mean = values(pl.bn + ".running_mean");
+    const std::vector<float>& var = values(pl.bn + ".running_var");
+    const size_t channels = gamma.size();
+    ep.out_scale.resize(channels);
+    std::vector<float> shift(channels);
+    for (size_t o = 0; o < channels; ++o) {
+      const double scale = gamma[o] / std::sqrt(static_cast<double>(var[o]) + pl.eps);
+      const double bias = ep.out_shift.empty() ? 0.0 : ep.out_shift[o];
+      ep.out_scale[o] = static_cast<float>(scale);
+      shift[o] = static_cast<float>((bias - mean[o]) * scale + beta[o]);
+    }
+    ep.out_shift = std::move(shift);
+  }
   return absl::OkStatus();
+}
+
+absl::Status GraphNetwork::UsePackedWeights(const std::vector<PackedParam>& params,
+                                            GemmActivations activations) {
+  QB_RETURN_IF_ERROR(CheckGraphParams(graph_, *params_));
+  const std::vector<Layer>& layers = graph_.layers;
+  std::map<std::string, int> layer_of_weight;
+  for (int i = 1; i < static_cast<int>(layers.size()); ++i) {
+    if (layers[i].kind == LayerKind::kConv || layers[i].kind == LayerKind::kDense) {
+      layer_of_weight[layers[i].name + ".weight"] = i;
+    }
+  }
+  std::set<std::string> unused;
+  for (const ParamSpec& spec : graph_.params) {
+    if (!spec.used) unused.insert(spec.name);
+  }
+
+  // Pack everything first: an error leaves the network as it was.
+  std::map<std::string, PackedConv> convs;  // layer name -> packed conv / dense
+  std::vector<std::pair<std::string, int64_t>> storage_only;
+  std::set<std::string> seen;
+  for (const PackedParam& p : params) {
+    if (!seen.insert(p.param).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UsePackedWeights: parameter '", p.param, "' is listed twice"));
+    }
+    if (p.tensor == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UsePackedWeights: parameter '", p.param, "' has no QuantizedTensor"));
+    }
+    auto it = layer_of_weight.find(p.param);
+    if (it == layer_of_weight.end()) {
+      if (unused.count(p.param) > 0) continue;  // never run (e.g. inception_v3's AuxLogits)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "UsePackedWeights: '", p.param,
+          "' is not the weight of a conv or dense layer of this network (expected "
+          "'<layer>.weight')"));
+    }
+    const Layer& layer = layers[it->second];
+    const ConvGeometry geometry = GeometryOf(graph_, layer);
+    PackRequest request;
+    request.name = p.param;
+    request.shape = params_->Find(p.param)->shape;
+    request.bits = p.bits;
+    request.order = layer.kind == LayerKind::kConv ? PackColumnOrder::kConvTapsMajor
+                                                   : PackColumnOrder::kAsStored;
+    if (IsDepthwise(layer, geometry.in_c)) {
+      // Stored packed (so its bytes are real), run fp32 on the store's identical values.
+      QB_ASSIGN_OR_RETURN(PackedMatrix m, PackQuantizedRows(*p.tensor, request));
+      storage_only.push_back({layer.name, m.StorageBytes()});
+      continue;
+    }
+    std::vector<PackedMatrix> group_weights;
+    for (int grp = 0; grp < geometry.groups; ++grp) {
+      request.row_begin = grp * geometry.out_per_group();
+      request.row_end = request.row_begin + geometry.out_per_group();
+      QB_ASSIGN_OR_RETURN(PackedMatrix m, PackQuantizedRows(*p.tensor, request));
+      group_weights.push_back(std::move(m));
+    }
+    absl::StatusOr<PackedConv> conv = PackedConv::Create(geometry, std::move(group_weights));
+    if (!conv.ok()) return Annotate(conv.status(), absl::StrCat("layer '", layer.name, "'"));
+    convs.emplace(layer.name, std::move(conv).value());
+  }
+
+  std::set<std::string> names;
+  for (const auto& entry : convs) names.insert(entry.first);
+  std::unique_ptr<Plan> fresh;
+  Plan* plan = packed_plan_.get();
+  if (plan == nullptr || plan->packed_layers != names) {
+    fresh = std::make_unique<Plan>();
+    QB_RETURN_IF_ERROR(BuildPlan(names, fresh.get()));
+    QB_RETURN_IF_ERROR(SyncPlan(fresh.get()));
+    plan = fresh.get();
+  }
+  int64_t scratch = 0;
+  for (Plan::PackedLayer& pl : plan->packed) {
+    pl.conv = std::move(convs.at(pl.layer));
+    scratch = std::max(scratch, pl.conv.ScratchFloats());
+  }
+  plan->scratch.assign(static_cast<size_t>(scratch), 0.0f);
+  plan->activations = activations;
+  plan->storage_only_bytes = std::move(storage_only);
+  if (fresh != nullptr) packed_plan_ = std::move(fresh);
+  active_ = packed_plan_.get();
+  return absl::OkStatus();
+}
+
+void GraphNetwork::UseSimulatedWeights() { active_ = simulated_plan_.get(); }
+
+int64_t GraphNetwork::packed_weight_bytes() const {
+  if (active_ != packed_plan_.get() || active_ == nullptr) return 0;
+  int64_t bytes = 0;
+  for (const Plan::PackedLayer& pl : active_->packed) bytes += pl.conv.StorageBytes();
+  for (const auto& entry : active_->storage_only_bytes) bytes += entry.second;
+  return bytes;
 }
 
 absl::Status GraphNetwork::Forward(absl::Span<const float> input, int batch,
@@ -737,7 +1014,7 @@ absl::Status GraphNetwork::Forward(absl::Span<const float> input, int batch,
 // A short chunk runs through the max_batch primitives with zero rows appended: every layer
 // computes each example independently, so the padding never changes the real rows.
 absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* probabilities) {
-  Plan& plan = *plan_;
+  Plan& plan = *active_;
   const size_t in = static_cast<size_t>(graph_.input.NumElements());
   const size_t classes = static_cast<size_t>(graph_.num_classes);
   try {
@@ -746,7 +1023,22 @@ absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* pro
     if (rows < max_batch_) {
       std::memset(src + rows * in, 0, (max_batch_ - rows) * in * sizeof(float));
     }
-    for (Exec& e : plan.execs) e.primitive.execute(plan.stream, e.args);
+    for (Exec& e : plan.execs) {
+      if (e.packed < 0) {
+        e.primitive.execute(plan.stream, e.args);
+        continue;
+      }
+      plan.stream.wait();  // the packed layer reads what oneDNN wrote
+      const Plan::PackedLayer& pl = plan.packed[e.packed];
+      const float* residual =
+          pl.residual ? static_cast<const float*>(pl.residual.get_data_handle()) : nullptr;
+      // Only the real rows: the padding rows' values are never read back.
+      const absl::Status status = pl.conv.Run(
+          static_cast<const float*>(pl.src.get_data_handle()), residual,
+          static_cast<float*>(pl.dst.get_data_handle()), rows, pl.epilogue, plan.activations,
+          plan.scratch.data());
+      if (!status.ok()) return Annotate(status, absl::StrCat("packed layer '", pl.layer, "'"));
+    }
     plan.stream.wait();
     std::memcpy(probabilities, plan.probabilities.get_data_handle(),
                 rows * classes * sizeof(float));
@@ -758,10 +1050,30 @@ absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* pro
 
 std::vector<std::string> GraphNetwork::DescribePlan() const {
   std::vector<std::string> lines;
-  for (const Exec& e : plan_->execs) lines.push_back(e.what);
+  const Plan& plan = *active_;
+  std::set<std::string> storage_only;
+  for (const auto& entry : plan.storage_only_bytes) storage_only.insert(entry.first);
+  const char* activations = plan.activations == GemmActivations::kInt8 ? "int8" : "fp32";
+  for (const Exec& e : plan.execs) {
+    if (e.packed >= 0) {
+      const PackedConv& conv = plan.packed[e.packed].conv;
+      const int groups = conv.geometry().groups;
+      lines.push_back(absl::StrCat(
+          e.what, " [packed ",
+          conv.group_weights().empty() ? "?" : DescribePackedMatrix(conv.group_weights()[0]),
+          groups > 1 ? absl::StrCat(", ", groups, " groups") : "",
+          conv.geometry().needs_im2col() ? ", im2col" : "", ", ", activations,
+          " activations]"));
+    } else if (storage_only.count(e.layer) > 0) {
+      lines.push_back(absl::StrCat(
+          e.what, " (listed packed; depthwise runs fp32 on the store's quantized values)"));
+    } else {
+      lines.push_back(e.what);
+    }
+  }
   return lines;
 }
 
-int64_t GraphNetwork::activation_bytes() const { return plan_->activation_bytes; }
+int64_t GraphNetwork::activation_bytes() const { return active_->activation_bytes; }
 
 }  // namespace quantbench

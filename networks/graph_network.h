@@ -19,12 +19,21 @@
 // Forward never rebuilds primitives and never reads the store; SyncParams reorders the
 // weights (and folds BatchNorm) into oneDNN's layout once.
 //
+// Packed mode (UsePackedWeights): a second plan in which the listed conv and dense layers run
+// on packed low-bit weights (networks/packed_conv.h: im2col over plain NHWC activations +
+// PackedGemm, bias / kept BatchNorm / residual / ReLU(6) in the GEMM epilogue, one GEMM per
+// group) and everything else stays oneDNN, with reorders where layouts meet. Depthwise convs
+// are packed for storage but run fp32 on the store's (identical, quantized) values. The
+// packed plan is kept: switching back and forth (UseSimulatedWeights / UsePackedWeights with
+// the same layers) only swaps the active plan and repacks the weights.
+//
 // Not thread-safe: one Forward at a time per network. Threads: networks/threads.h.
 #ifndef QUANTBENCH_NETWORKS_GRAPH_NETWORK_H_
 #define QUANTBENCH_NETWORKS_GRAPH_NETWORK_H_
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,27 +66,41 @@ class GraphNetwork : public Network {
   absl::Status Forward(absl::Span<const float> input, int batch,
                        absl::Span<float> probabilities) override;
 
+  // Packed execution (networks/network.h). Errors: InvalidArgument for a parameter that is not
+  // a conv / dense weight of this graph (parameters of unused layers are accepted and
+  // ignored), listed twice or inconsistent with its QuantizedTensor; Unimplemented for a
+  // codebook no packed format holds (networks/pack_quantized.h). On error nothing changes.
+  absl::Status UsePackedWeights(const std::vector<PackedParam>& params,
+                                GemmActivations activations) override;
+  void UseSimulatedWeights() override;
+  int64_t packed_weight_bytes() const override;
+
   std::vector<int64_t> input_shape() const override { return graph_.input_shape(); }
   int num_classes() const override { return graph_.num_classes; }
 
   const Graph& graph() const { return graph_; }
   int max_batch() const { return max_batch_; }
 
-  // One line per primitive executed by Forward: what it computes (layers fused into it) and
-  // oneDNN's implementation name. For tests and curiosity.
+  // One line per step Forward executes in the active mode: what it computes (layers fused
+  // into it) and oneDNN's implementation name, or the packed format for a packed layer.
+  // For tests and curiosity.
   std::vector<std::string> DescribePlan() const;
-  // Bytes of activation buffers (after sharing).
+  // Bytes of activation buffers of the active plan (after sharing).
   int64_t activation_bytes() const;
 
  private:
   struct Plan;
   GraphNetwork(const Graph& graph, ParamStore* params, int max_batch);
+  absl::Status BuildPlan(const std::set<std::string>& packed_layers, Plan* plan) const;
+  absl::Status SyncPlan(Plan* plan);
   absl::Status ForwardChunk(const float* input, int rows, float* probabilities);
 
   Graph graph_;
   ParamStore* params_;
   int max_batch_;
-  std::unique_ptr<Plan> plan_;
+  std::unique_ptr<Plan> simulated_plan_;
+  std::unique_ptr<Plan> packed_plan_;  // null until the first UsePackedWeights
+  Plan* active_ = nullptr;
 };
 
 }  // namespace quantbench

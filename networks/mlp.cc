@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "kernels/status_macros.h"
 #include "networks/normal_sampler.h"
+#include "networks/pack_quantized.h"
 
 namespace quantbench {
 namespace {
@@ -190,6 +191,8 @@ absl::Status MlpNetwork::Build() {
       }
       layer.bias = memory(pd.bias_desc(), engine_);
       layer.dst = memory(pd.dst_desc(), engine_);
+      // Packed layers write only a chunk's real rows; the others must hold numbers.
+      std::memset(layer.dst.get_data_handle(), 0, layer.dst.get_desc().get_size());
       layers_.push_back(std::move(layer));
       src_md = dst_md;
     }
@@ -278,11 +281,28 @@ absl::Status MlpNetwork::ForwardChunk(const float* input, int rows, float* proba
       std::memset(src + rows * in, 0, (max_batch_ - rows) * in * sizeof(float));
     }
     dnnl::memory layer_input = input_;
-    for (Layer& layer : layers_) {
-      layer.primitive.execute(stream_, {{DNNL_ARG_SRC, layer_input},
-                                        {DNNL_ARG_WEIGHTS, layer.weights},
-                                        {DNNL_ARG_BIAS, layer.bias},
-                                        {DNNL_ARG_DST, layer.dst}});
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      Layer& layer = layers_[l];
+      if (packed_mode_ && layer.packed) {
+        stream_.wait();  // the GEMM reads what oneDNN wrote
+        GemmArgs args;
+        args.x = static_cast<const float*>(layer_input.get_data_handle());
+        args.x_stride = layer.in;
+        args.m = rows;
+        args.y = static_cast<float*>(layer.dst.get_data_handle());
+        args.y_stride = layer.out;
+        args.activations = activations_;
+        args.epilogue.out_shift = absl::Span<const float>(
+            static_cast<const float*>(layer.bias.get_data_handle()), layer.out);
+        args.epilogue.post_op = l + 1 < layers_.size() ? GemmPostOp::kRelu : GemmPostOp::kNone;
+        const absl::Status status = PackedGemm(layer.packed_weights, args);
+        if (!status.ok()) return Annotate(status, absl::StrCat("packed layer '", layer.weight_name, "'"));
+      } else {
+        layer.primitive.execute(stream_, {{DNNL_ARG_SRC, layer_input},
+                                          {DNNL_ARG_WEIGHTS, layer.weights},
+                                          {DNNL_ARG_BIAS, layer.bias},
+                                          {DNNL_ARG_DST, layer.dst}});
+      }
       layer_input = layer.dst;
     }
     softmax_.execute(stream_, {{DNNL_ARG_SRC, layer_input}, {DNNL_ARG_DST, probabilities_}});
@@ -292,6 +312,54 @@ absl::Status MlpNetwork::ForwardChunk(const float* input, int rows, float* proba
     return DnnlError(e, "running the MLP forward pass");
   }
   return absl::OkStatus();
+}
+
+absl::Status MlpNetwork::UsePackedWeights(const std::vector<PackedParam>& params,
+                                          GemmActivations activations) {
+  QB_RETURN_IF_ERROR(CheckMlpParams(spec_, *params_));
+  // Pack everything first: an error leaves the network as it was.
+  std::vector<std::unique_ptr<PackedMatrix>> packed(layers_.size());
+  for (const PackedParam& p : params) {
+    size_t l = 0;
+    while (l < layers_.size() && layers_[l].weight_name != p.param) ++l;
+    if (l == layers_.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "UsePackedWeights: '", p.param, "' is not a weight of the ", MlpSpecToString(spec_),
+          " MLP (fc1.weight .. ", layers_.back().weight_name, ")"));
+    }
+    if (packed[l] != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UsePackedWeights: parameter '", p.param, "' is listed twice"));
+    }
+    if (p.tensor == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UsePackedWeights: parameter '", p.param, "' has no QuantizedTensor"));
+    }
+    PackRequest request;
+    request.name = p.param;
+    request.shape = {layers_[l].out, layers_[l].in};
+    request.bits = p.bits;
+    QB_ASSIGN_OR_RETURN(PackedMatrix m, PackQuantizedRows(*p.tensor, request));
+    packed[l] = std::make_unique<PackedMatrix>(std::move(m));
+  }
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    layers_[l].packed = packed[l] != nullptr;
+    layers_[l].packed_weights = packed[l] != nullptr ? std::move(*packed[l]) : PackedMatrix();
+  }
+  activations_ = activations;
+  packed_mode_ = true;
+  return absl::OkStatus();
+}
+
+void MlpNetwork::UseSimulatedWeights() { packed_mode_ = false; }
+
+int64_t MlpNetwork::packed_weight_bytes() const {
+  if (!packed_mode_) return 0;
+  int64_t bytes = 0;
+  for (const Layer& layer : layers_) {
+    if (layer.packed) bytes += layer.packed_weights.StorageBytes();
+  }
+  return bytes;
 }
 
 }  // namespace quantbench

@@ -17,6 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "kernels/packed_gemm.h"
+#include "kernels/packed_matrix.h"
 #include "networks/network.h"
 #include "networks/param_store.h"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -85,6 +87,16 @@ class MlpNetwork : public Network {
   absl::Status Forward(absl::Span<const float> input, int batch,
                        absl::Span<float> probabilities) override;
 
+  // Packed mode: each listed layer's inner product becomes a PackedGemm (bias as the
+  // epilogue's shift, ReLU fused on hidden layers) over the real rows of a chunk; unlisted
+  // layers keep their oneDNN inner product on the fp32 copy; the softmax stays oneDNN.
+  // InvalidArgument for a name that is not an 'fcK.weight' of this net or is listed twice;
+  // packing errors as in networks/pack_quantized.h. On error nothing changes.
+  absl::Status UsePackedWeights(const std::vector<PackedParam>& params,
+                                GemmActivations activations) override;
+  void UseSimulatedWeights() override;
+  int64_t packed_weight_bytes() const override;
+
   std::vector<int64_t> input_shape() const override { return {spec_.input_size}; }
   int num_classes() const override { return spec_.num_classes; }
 
@@ -103,6 +115,9 @@ class MlpNetwork : public Network {
     dnnl::reorder weights_reorder;  // user_weights -> weights; null if the layouts match
     dnnl::memory bias;
     dnnl::memory dst;
+    // Packed mode: the layer's packed weights, if it is listed.
+    bool packed = false;
+    PackedMatrix packed_weights;
   };
 
   MlpNetwork(const MlpSpec& spec, ParamStore* params, int max_batch);
@@ -119,6 +134,8 @@ class MlpNetwork : public Network {
   std::vector<Layer> layers_;
   dnnl::softmax_forward softmax_;
   dnnl::memory probabilities_;
+  bool packed_mode_ = false;
+  GemmActivations activations_ = GemmActivations::kFloat;
 };
 
 }  // namespace quantbench

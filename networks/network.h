@@ -14,8 +14,18 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "kernels/packed_gemm.h"
+#include "quantizers/quantizer.h"
 
 namespace quantbench {
+
+// One weight parameter to run on packed low-bit kernels: its quantizer output (not owned; only
+// read during UsePackedWeights) and the bit width it was quantized at.
+struct PackedParam {
+  std::string param;
+  const QuantizedTensor* tensor;
+  int bits;
+};
 
 class Network {
  public:
@@ -33,6 +43,23 @@ class Network {
   // One example's shape without the batch dimension, e.g. {784} or {3, 224, 224}.
   virtual std::vector<int64_t> input_shape() const = 0;
   virtual int num_classes() const = 0;
+
+  // Run the layers whose weight parameter is listed on packed kernels; every other layer
+  // keeps reading the store (fp32). Call after SyncParams. Unimplemented by default.
+  // The packed weights are copied out of the QuantizedTensors (which may be freed
+  // afterwards); biases and BatchNorm statistics still come from the store (at this call and
+  // at every later SyncParams). On error the network keeps its previous mode and weights.
+  virtual absl::Status UsePackedWeights(const std::vector<PackedParam>& params,
+                                        GemmActivations activations) {
+    (void)params;
+    (void)activations;
+    return absl::UnimplementedError(
+        "UsePackedWeights: this network type has no packed execution; run it simulated");
+  }
+  // Back to fp32 for all layers (the store's values as of the last SyncParams).
+  virtual void UseSimulatedWeights() {}
+  // PackedMatrix::StorageBytes summed over the packed layers; 0 when running simulated.
+  virtual int64_t packed_weight_bytes() const { return 0; }
 };
 
 }  // namespace quantbench
