@@ -16,15 +16,44 @@
 namespace quantbench {
 namespace {
 
+// The mlp's weights from an ONNX file (e.g. one written by //experiments:export_onnx) or a
+// seeded initialisation; training and .qbw files are ObtainFp32Weights' job.
+absl::StatusOr<Fp32Weights> MlpWeightsWithoutTraining(const Experiment& config,
+                                                      const std::function<void(const std::string&)>& log) {
+  const NetworkSpec& network = config.network();
+  const MlpSpec spec = MlpSpecFor(network);
+  Fp32Weights fp32;
+  if (network.has_random_init()) {
+    fp32.source = "random_init";
+    fp32.params = InitMlpParams(spec, network.random_init().seed());
+    return fp32;
+  }
+  // The native layout (names, shapes) comes from the spec; the file supplies the values.
+  fp32.source = "onnx";
+  fp32.path = network.onnx().path();
+  fp32.params = InitMlpParams(spec, config.seed());
+  const OnnxBindingRule rule =
+      network.onnx().binding() == OnnxWeights::BY_ORDER ? OnnxBindingRule::kByOrder : OnnxBindingRule::kByName;
+  auto report = ImportOnnxWeights(fp32.path, rule, &fp32.params);
+  if (!report.ok()) return Annotate(report.status(), absl::StrCat("network.onnx.path ", fp32.path));
+  log(absl::StrCat("fp32 weights: ", report->Summary()));
+  return fp32;
+}
+
 absl::StatusOr<LoadedModel> LoadMlp(const Experiment& config, const std::string& cache_dir,
                                     const std::function<void(const std::string&)>& log) {
-  QB_ASSIGN_OR_RETURN(Fp32Weights fp32, ObtainFp32Weights(config, cache_dir, log));
+  const bool native = config.network().has_train() || config.network().weights_case() == NetworkSpec::kWeightsFile;
+  QB_ASSIGN_OR_RETURN(Fp32Weights fp32, native ? ObtainFp32Weights(config, cache_dir, log)
+                                               : MlpWeightsWithoutTraining(config, log));
   LoadedModel model;
   model.weights = {{"source", fp32.source}, {"path", fp32.path}};
   if (fp32.source == "trained") {
     model.weights["from_cache"] = fp32.from_cache;
     model.weights["cache_key"] = fp32.cache_key;
     if (!fp32.from_cache) model.weights["train_seconds"] = fp32.train_seconds;
+  } else if (fp32.source == "random_init") {
+    model.weights["seed"] = config.network().random_init().seed();
+    model.weights["note"] = "seeded random weights: accuracy is meaningless, agreement with fp32 is not";
   }
   model.fp32 = std::move(fp32.params);
   model.working = std::make_unique<ParamStore>(model.fp32);
@@ -105,6 +134,7 @@ absl::StatusOr<LoadedModel> LoadGraphNet(const Experiment& config, const std::fu
   model.fp32 = std::move(params);
   model.working = std::make_unique<ParamStore>(model.fp32);
   QB_ASSIGN_OR_RETURN(model.network, GraphNetwork::Create(graph, model.working.get(), spec.eval_batch()));
+  model.graph = std::move(graph);
   return model;
 }
 

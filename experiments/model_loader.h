@@ -6,12 +6,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "experiments/experiment.pb.h"
+#include "networks/graph.h"
 #include "networks/network.h"
 #include "networks/param_store.h"
 
@@ -22,6 +24,9 @@ struct LoadedModel {
   std::unique_ptr<ParamStore> working;  // what `network` reads; cells rewrite it, then sync
   std::unique_ptr<Network> network;
   nlohmann::json weights;  // where the weights came from, for the result file
+  // Graph architectures: the graph `network` runs (BatchNorm folded when the config folds),
+  // matching `fp32`'s layout, e.g. for exporting it (networks/onnx_export.h). Empty for the mlp.
+  std::optional<Graph> graph;
 };
 
 // The architectures a config may name: "mlp" plus every registered ImageNet builder.

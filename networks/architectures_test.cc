@@ -130,29 +130,48 @@ INSTANTIATE_TEST_SUITE_P(All, ArchitectureTest,
                                            "mnasnet1_0", "inception_v3", "mobilenet_v1",
                                            "xception"));
 
-TEST(ArchitectureVariantTest, KerasResNet50MovesTheStride) {
+// Keras' ResNet50: torchvision's parameters (names, shapes, order) plus a bias after every
+// conv weight, BatchNorm eps 1.001e-5, and the stride on the first 1x1 of a downsampling block.
+TEST(ArchitectureVariantTest, KerasResNet50) {
   ArchitectureOptions keras;
   keras.variant["style"] = "keras";
   auto k = ArchitectureRegistry::Global().Build("resnet50", keras);
   auto t = ArchitectureRegistry::Global().Build("resnet50", {});
   ASSERT_TRUE(k.ok()) << k.status();
   ASSERT_TRUE(t.ok());
-  ASSERT_EQ(k->params.size(), t->params.size());
-  for (size_t i = 0; i < k->params.size(); ++i) {
-    EXPECT_EQ(k->params[i].name, t->params[i].name);
-    EXPECT_EQ(k->params[i].shape, t->params[i].shape);
-  }
-  auto stride = [](const Graph& g, const std::string& name) {
-    for (const Layer& l : g.layers) {
-      if (l.name == name) return l.stride_h;
+  size_t ki = 0;
+  for (const ParamSpec& tp : t->params) {
+    ASSERT_LT(ki, k->params.size());
+    EXPECT_EQ(k->params[ki].name, tp.name);
+    EXPECT_EQ(k->params[ki].shape, tp.shape);
+    ++ki;
+    if (tp.layer_type == "conv" && tp.kind == Parameter::kWeight) {
+      ASSERT_LT(ki, k->params.size());
+      EXPECT_EQ(k->params[ki].name, tp.layer + ".bias");
+      EXPECT_EQ(k->params[ki].shape, std::vector<int64_t>{tp.shape[0]});
+      ++ki;
     }
-    return -1;
+  }
+  EXPECT_EQ(ki, k->params.size());
+  // Keras' model.summary(): 25,636,712 total minus 53,120 BatchNorm moving statistics.
+  EXPECT_EQ(k->NumTrainableParameters(), 25583592);
+  auto layer = [](const Graph& g, const std::string& name) -> const Layer* {
+    for (const Layer& l : g.layers) {
+      if (l.name == name) return &l;
+    }
+    return nullptr;
   };
-  EXPECT_EQ(stride(*t, "layer2.0.conv1"), 1);
-  EXPECT_EQ(stride(*t, "layer2.0.conv2"), 2);
-  EXPECT_EQ(stride(*k, "layer2.0.conv1"), 2);
-  EXPECT_EQ(stride(*k, "layer2.0.conv2"), 1);
-  EXPECT_EQ(stride(*k, "layer1.0.conv1"), 1);
+  for (const char* name : {"layer2.0.conv1", "layer2.0.conv2", "layer1.0.conv1", "bn1"}) {
+    ASSERT_NE(layer(*t, name), nullptr) << name;
+    ASSERT_NE(layer(*k, name), nullptr) << name;
+  }
+  EXPECT_EQ(layer(*t, "layer2.0.conv1")->stride_h, 1);
+  EXPECT_EQ(layer(*t, "layer2.0.conv2")->stride_h, 2);
+  EXPECT_EQ(layer(*k, "layer2.0.conv1")->stride_h, 2);
+  EXPECT_EQ(layer(*k, "layer2.0.conv2")->stride_h, 1);
+  EXPECT_EQ(layer(*k, "layer1.0.conv1")->stride_h, 1);
+  EXPECT_FLOAT_EQ(layer(*t, "bn1")->eps, 1e-5f);
+  EXPECT_FLOAT_EQ(layer(*k, "bn1")->eps, 1.001e-5f);
   keras.variant["style"] = "caffe";
   EXPECT_FALSE(ArchitectureRegistry::Global().Build("resnet50", keras).ok());
 }

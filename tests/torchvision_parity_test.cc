@@ -1,5 +1,5 @@
 // Parity of quantbench's native ImageNet networks (networks/architecture.h, run by
-// GraphNetwork on oneDNN) with torchvision, through ONNX:
+// GraphNetwork on oneDNN) with torchvision and Keras Applications, through ONNX:
 //
 //  * TorchvisionParity/<arch>: tools/make_reference_models.sh exports a randomly initialised
 //    torchvision model (BatchNorm statistics made non-trivial) to
@@ -7,6 +7,10 @@
 //    The native graph binds the ONNX initializers by_name (every native parameter must be
 //    there with the same shape), runs the input, and its probabilities are compared with
 //    onnxruntime's. Skipped, naming the missing file and the command, without references.
+//  * KerasParity/keras_<arch>: the same for mobilenet_v1, xception and resnet50 style=keras,
+//    which torchvision lacks: tools/build_keras_onnx.py writes their Keras Applications
+//    definitions node by node as ONNX (random weights, calibrated BatchNorm statistics,
+//    initializers named for by_name), checked against its own float64 NumPy forward pass.
 //  * MobileNetV2Int8: the ONNX Model Zoo int8 MobileNet-v2 (../shared/data, or
 //    $QUANTBENCH_SHARED_DATA) binds by_order into the BatchNorm-folded native mobilenet_v2:
 //    52 convolutions + 1 dense layer, every weight and bias dequantized with its shape checked;
@@ -37,14 +41,17 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <numeric>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "experiments/image_preprocess.h"
 #include "experiments/jpeg_codec.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "networks/architecture.h"
@@ -60,7 +67,7 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 constexpr char kMakeCommand[] =
-    "tools/make_reference_models.sh, then bazel test //tests:torchvision_parity_test "
+    "tools/make_reference_models.sh [arch ...], then bazel test //tests:torchvision_parity_test "
     "--test_env=QUANTBENCH_REFERENCE_DIR=$HOME/.cache/quantbench/reference";
 
 bool Exists(const std::string& path) {
@@ -173,18 +180,21 @@ Comparison Compare(const std::vector<float>& probs, const std::vector<float>& lo
   return c;
 }
 
-// ---------------------------------------------------------------- torchvision parity
+// ---------------------------------------------------------------- parity with onnxruntime
 
-class TorchvisionParity : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(TorchvisionParity, MatchesOnnxRuntime) {
-  const std::string arch = GetParam();
+// One reference folder $QUANTBENCH_REFERENCE_DIR/<folder>: binds model.onnx by_name into the
+// native `arch` built with `options`, runs input.bin and compares with ort_logits.bin. If
+// `second_reference` (e.g. torch_logits.bin) exists, onnxruntime's logits are also checked
+// against it, so that the reference itself is known to be right.
+void ExpectParityWithOnnxRuntime(const std::string& folder, const std::string& arch,
+                                 ArchitectureOptions options, const std::string& second_reference,
+                                 const std::string& second_reference_label) {
   const char* ref_env = std::getenv("QUANTBENCH_REFERENCE_DIR");
   if (ref_env == nullptr || *ref_env == '\0') {
     GTEST_SKIP() << "QUANTBENCH_REFERENCE_DIR is not set; create the references with "
                  << kMakeCommand;
   }
-  const std::string dir = absl::StrCat(ref_env, "/", arch);
+  const std::string dir = absl::StrCat(ref_env, "/", folder);
   for (const char* file : {"model.onnx", "input.bin", "input.json", "ort_logits.bin"}) {
     const std::string path = absl::StrCat(dir, "/", file);
     if (!Exists(path)) GTEST_SKIP() << path << " is missing; create it with " << kMakeCommand;
@@ -194,7 +204,6 @@ TEST_P(TorchvisionParity, MatchesOnnxRuntime) {
   ASSERT_NE(architecture, nullptr) << arch << " is not a registered architecture";
   const std::vector<int64_t> in_shape = ReadShape(dir + "/input.json");
   ASSERT_EQ(in_shape.size(), 4u) << dir << "/input.json";
-  ArchitectureOptions options;
   options.image_size = static_cast<int>(in_shape[2]);
   auto graph = architecture->build(options);
   ASSERT_TRUE(graph.ok()) << graph.status();
@@ -208,9 +217,16 @@ TEST_P(TorchvisionParity, MatchesOnnxRuntime) {
   auto report =
       ImportOnnxWeights(dir + "/model.onnx", OnnxBindingRule::kByName, &*store, bind_options);
   ASSERT_TRUE(report.ok()) << report.status();
-  std::printf("%s: %s\n", arch.c_str(), report->Summary().c_str());
+  std::printf("%s: %s\n", folder.c_str(), report->Summary().c_str());
   for (const std::string& name : report->unused_initializers) {
-    std::printf("%s:   unused ONNX initializer %s\n", arch.c_str(), name.c_str());
+    std::printf("%s:   unused ONNX initializer %s\n", folder.c_str(), name.c_str());
+    // by_name ignores extra initializers; one named like a parameter means the native net
+    // lacks a tensor the model has (e.g. conv biases) and would silently compute something
+    // else.
+    for (const char* suffix : {".weight", ".bias", ".running_mean", ".running_var"}) {
+      EXPECT_FALSE(absl::EndsWith(name, suffix))
+          << folder << ": ONNX parameter " << name << " has no native counterpart";
+    }
   }
   ASSERT_TRUE(CheckGraphParams(*graph, *store).ok());
 
@@ -232,29 +248,37 @@ TEST_P(TorchvisionParity, MatchesOnnxRuntime) {
   std::printf(
       "%s: logit error %.3g (tolerance %.3g, spread %.3g); probability error %.3g (tolerance "
       "%.3g, max p %.4g); top-5 %s\n",
-      arch.c_str(), c.logit_error, c.logit_tolerance, c.logit_spread, c.prob_error,
+      folder.c_str(), c.logit_error, c.logit_tolerance, c.logit_spread, c.prob_error,
       c.prob_tolerance, c.max_prob,
       c.top5_identical ? "identical" : (c.top5_ok ? "identical up to near-ties" : "DIFFERENT"));
-  RecordProperty("logit_error", std::to_string(c.logit_error));
-  RecordProperty("prob_error", std::to_string(c.prob_error));
-  EXPECT_LE(c.logit_error, c.logit_tolerance) << arch << ": " << c.first_failure;
-  EXPECT_LE(c.prob_error, c.prob_tolerance) << arch << ": " << c.first_failure;
-  EXPECT_TRUE(c.top5_ok) << arch << ": top-5 classes differ";
+  ::testing::Test::RecordProperty("logit_error", std::to_string(c.logit_error));
+  ::testing::Test::RecordProperty("prob_error", std::to_string(c.prob_error));
+  EXPECT_LE(c.logit_error, c.logit_tolerance) << folder << ": " << c.first_failure;
+  EXPECT_LE(c.prob_error, c.prob_tolerance) << folder << ": " << c.first_failure;
+  EXPECT_TRUE(c.top5_ok) << folder << ": top-5 classes differ";
 
-  // The reference itself: onnxruntime vs PyTorch on the same input (if exported).
-  if (Exists(dir + "/torch_logits.bin")) {
-    const std::vector<float> torch_logits = ReadFloats(dir + "/torch_logits.bin");
-    ASSERT_EQ(torch_logits.size(), logits.size());
+  // The reference itself: onnxruntime vs the model's own framework on the same input.
+  if (Exists(dir + "/" + second_reference)) {
+    const std::vector<float> other = ReadFloats(dir + "/" + second_reference);
+    ASSERT_EQ(other.size(), logits.size()) << dir << "/" << second_reference;
     double diff = 0, spread = 0;
     for (size_t i = 0; i < logits.size(); ++i) {
-      diff = std::max(diff, static_cast<double>(std::fabs(logits[i] - torch_logits[i])));
+      diff = std::max(diff, static_cast<double>(std::fabs(logits[i] - other[i])));
     }
     spread = *std::max_element(logits.begin(), logits.end()) -
              *std::min_element(logits.begin(), logits.end());
-    std::printf("%s: reference check: onnxruntime vs PyTorch logits max diff %.3g (spread %.3g)\n",
-                arch.c_str(), diff, spread);
-    EXPECT_LE(diff, kTolerance * spread) << arch << ": the reference files disagree with each other";
+    std::printf("%s: reference check: onnxruntime vs %s logits max diff %.3g (spread %.3g)\n",
+                folder.c_str(), second_reference_label.c_str(), diff, spread);
+    EXPECT_LE(diff, kTolerance * spread) << folder << ": the reference files disagree with each other";
   }
+}
+
+// torchvision exports (tools/export_torchvision.py): folder = arch, default options.
+class TorchvisionParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchvisionParity, MatchesOnnxRuntime) {
+  ExpectParityWithOnnxRuntime(GetParam(), GetParam(), ArchitectureOptions{}, "torch_logits.bin",
+                              "PyTorch");
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, TorchvisionParity,
@@ -262,6 +286,33 @@ INSTANTIATE_TEST_SUITE_P(Archs, TorchvisionParity,
                                            "squeezenet1_0", "vgg16", "alexnet", "mnasnet1_0",
                                            "inception_v3"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Keras Applications models without a torchvision twin, built node by node from Keras'
+// definitions by tools/build_keras_onnx.py (written independently of networks/arch_*.cc),
+// whose own float64 NumPy forward pass (numpy_logits.bin) cross-checks onnxruntime.
+struct KerasCase {
+  std::string folder;  // under $QUANTBENCH_REFERENCE_DIR
+  std::string arch;    // registered architecture
+  std::map<std::string, std::string> variant;
+};
+
+void PrintTo(const KerasCase& c, std::ostream* os) { *os << c.folder; }
+
+class KerasParity : public ::testing::TestWithParam<KerasCase> {};
+
+TEST_P(KerasParity, MatchesOnnxRuntime) {
+  ArchitectureOptions options;
+  options.variant = GetParam().variant;
+  ExpectParityWithOnnxRuntime(GetParam().folder, GetParam().arch, options, "numpy_logits.bin",
+                              "NumPy (float64)");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Archs, KerasParity,
+    ::testing::Values(KerasCase{"keras_mobilenet_v1", "mobilenet_v1", {}},
+                      KerasCase{"keras_xception", "xception", {}},
+                      KerasCase{"keras_resnet50", "resnet50", {{"style", "keras"}}}),
+    [](const ::testing::TestParamInfo<KerasCase>& info) { return info.param.folder; });
 
 // ---------------------------------------------------------------- int8 MobileNet-v2
 
