@@ -279,7 +279,6 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
                    absl::StrCat("missing: list at least one quantizer; registered: ",
                                 absl::StrJoin(QuantizerRegistry::Global().Names(), ", ")));
   }
-  if (config.bits().empty()) return Invalid(locator, {{"bits"}}, "missing: list the bit widths to sweep, e.g. bits: [2, 3, 4]");
   for (int i = 0; i < config.bits_size(); ++i) {
     if (config.bits(i) < 1 || config.bits(i) > 16) {
       return Invalid(locator, {{"bits", i}}, absl::StrCat(config.bits(i), " is outside 1..16"));
@@ -293,10 +292,33 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
     if (!quantizer.ok()) {
       return Invalid(locator, {{"quantizers", q}, {"name"}}, std::string(quantizer.status().message()));
     }
-    for (int i = 0; i < config.bits_size(); ++i) {
-      absl::Status bits_ok = (*quantizer)->CheckBits(config.bits(i));
+    // The quantizer's own bits replace the experiment's; errors point at whichever list
+    // the offending width came from.
+    const bool own_bits = !spec->bits().empty();
+    if (!own_bits && config.bits().empty()) {
+      return Invalid(locator, {{"bits"}},
+                     absl::StrCat("missing: list the bit widths to sweep, e.g. bits: [2, 3, 4] (or give quantizers[", q,
+                                  "] '", spec->name(), "' its own bits)"));
+    }
+    const auto& widths = own_bits ? spec->bits() : config.bits();
+    for (int i = 0; i < widths.size(); ++i) {
+      std::vector<Locator::Step> where = own_bits ? std::vector<Locator::Step>{{"quantizers", q}, {"bits", i}}
+                                             : std::vector<Locator::Step>{{"bits", i}};
+      if (widths[i] < 1 || widths[i] > 16) {
+        return Invalid(locator, where, absl::StrCat(widths[i], " is outside 1..16"));
+      }
+      absl::Status bits_ok = (*quantizer)->CheckBits(widths[i]);
       if (!bits_ok.ok()) {
-        return Invalid(locator, {{"bits", i}},
+        return Invalid(locator, where,
+                       absl::StrCat("quantizer '", spec->name(), "' (quantizers[", q, "]): ", bits_ok.message()));
+      }
+    }
+    for (int i = 0; i < config.layers().overrides_size(); ++i) {
+      const int fixed = config.layers().overrides(i).bits();
+      if (fixed < 1 || fixed > 16) continue;  // checked below
+      absl::Status bits_ok = (*quantizer)->CheckBits(fixed);
+      if (!bits_ok.ok()) {
+        return Invalid(locator, {{"layers"}, {"overrides", i}, {"bits"}},
                        absl::StrCat("quantizer '", spec->name(), "' (quantizers[", q, "]): ", bits_ok.message()));
       }
     }
@@ -314,7 +336,15 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
   // Layers.
   for (int i = 0; i < config.layers().overrides_size(); ++i) {
     const LayerOverride& o = config.layers().overrides(i);
-    if (o.layer().empty()) return Invalid(locator, {{"layers"}, {"overrides", i}, {"layer"}}, "missing layer name");
+    static const std::set<std::string> kTypes = {"conv", "depthwise_conv", "dense"};
+    if (o.layer().empty() == o.type().empty()) {
+      return Invalid(locator, {{"layers"}, {"overrides", i}},
+                     "expected exactly one of layer (a layer name) or type (conv, depthwise_conv, dense)");
+    }
+    if (!o.type().empty() && kTypes.count(o.type()) == 0) {
+      return Invalid(locator, {{"layers"}, {"overrides", i}, {"type"}},
+                     absl::StrCat("unknown layer type '", o.type(), "'; expected one of: ", absl::StrJoin(kTypes, ", ")));
+    }
     if (o.bits() < 0 || o.bits() > 16) return Invalid(locator, {{"layers"}, {"overrides", i}, {"bits"}}, "expected 0 (follow the sweep) or 1..16");
   }
 

@@ -41,6 +41,19 @@ absl::StatusOr<Experiment> LoadExperiment(const std::string& config_path, const 
 absl::StatusOr<Experiment> ParseExperiment(const std::string& text, const std::string& display_name,
                                            const RunDirectories& dirs, const ConfigOverrides& overrides = {});
 
+// The bit widths a quantizer sweeps: its own `bits` when given, else the experiment's.
+inline std::vector<int> BitsFor(const Experiment& config, const QuantizerSpec& quantizer) {
+  const auto& widths = quantizer.bits().empty() ? config.bits() : quantizer.bits();
+  return std::vector<int>(widths.begin(), widths.end());
+}
+
+// Number of (quantizer, bits) cells a sweep runs.
+inline int CellCount(const Experiment& config) {
+  int cells = 0;
+  for (const QuantizerSpec& q : config.quantizers()) cells += static_cast<int>(BitsFor(config, q).size());
+  return cells;
+}
+
 // Default Fashion-MNIST location (Debian package dataset-fashion-mnist).
 inline constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 

@@ -156,6 +156,38 @@ TEST(Config, MidTreadOneBitRejectedBeforeWork) {
   EXPECT_NE(error.find("'linear'"), std::string::npos) << error;
 }
 
+TEST(Config, PerQuantizerBitsReplaceTheSweepsBits) {
+  std::string text = absl::StrCat(kValid, "quantizers { name: \"ternary\" bits: [2] }\n");
+  auto config = Parse(text);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(BitsFor(*config, config->quantizers(2)), std::vector<int>({2}));
+  EXPECT_EQ(BitsFor(*config, config->quantizers(0)), std::vector<int>({2, 4, 8}));
+  EXPECT_EQ(CellCount(*config), 7);
+  // Without its own bits, ternary would be asked for 4 and 8 bits: the error points there.
+  std::string error = ErrorOf(absl::StrCat(kValid, "quantizers { name: \"ternary\" }\n"));
+  EXPECT_NE(error.find("bits[1]"), std::string::npos) << error;
+  EXPECT_NE(error.find("'ternary'"), std::string::npos) << error;
+  error = ErrorOf(absl::StrCat(kValid, "quantizers { name: \"ternary\" bits: [2, 3] }\n"));
+  EXPECT_NE(error.find("quantizers[2].bits[1]"), std::string::npos) << error;
+  // Every quantizer with its own bits: the experiment needs none.
+  text = absl::StrReplaceAll(kValid, {{"bits: [2, 4, 8]", ""},
+                                      {"quantizers { name: \"linear\" }", "quantizers { name: \"linear\" bits: [4] }"},
+                                      {"value: \"0.5\" } }", "value: \"0.5\" } bits: [3] }"}});
+  EXPECT_TRUE(Parse(text).ok()) << Parse(text).status();
+}
+
+TEST(Config, LayerOverridesByNameOrType) {
+  EXPECT_TRUE(Parse(absl::StrCat(kValid, "layers { overrides { type: \"dense\" bits: 8 } }\n")).ok());
+  std::string error = ErrorOf(absl::StrCat(kValid, "layers { overrides { type: \"pointwise\" skip: true } }\n"));
+  EXPECT_NE(error.find("layers.overrides[0].type"), std::string::npos) << error;
+  EXPECT_NE(error.find("depthwise_conv"), std::string::npos) << error;
+  error = ErrorOf(absl::StrCat(kValid, "layers { overrides { layer: \"fc1\" type: \"dense\" } }\n"));
+  EXPECT_NE(error.find("exactly one of layer"), std::string::npos) << error;
+  // A fixed width the quantizer can not do is caught before work starts.
+  error = ErrorOf(absl::StrCat(kValid, "layers { overrides { layer: \"fc1\" bits: 1 } }\n"));
+  EXPECT_NE(error.find("layers.overrides[0].bits"), std::string::npos) << error;
+}
+
 TEST(Config, MissingWeightsSourceAndHidden) {
   std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"  train { data { dir: \"data\" } epochs: 1 }\n", ""}}));
   EXPECT_NE(error.find("missing weights"), std::string::npos) << error;

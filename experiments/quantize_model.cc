@@ -59,34 +59,47 @@ absl::StatusOr<std::vector<LayerPlan>> PlanLayers(const ParamStore& params, cons
                            selection.mode() == LayerSelection::SKIP_FIRST_AND_LAST)) ||
                 (last && (selection.mode() == LayerSelection::SKIP_LAST ||
                           selection.mode() == LayerSelection::SKIP_FIRST_AND_LAST));
-    plan.push_back({weights[i]->name, weights[i]->layer, skip ? 0 : sweep_bits});
+    plan.push_back({weights[i]->name, weights[i]->layer, weights[i]->layer_type, skip ? 0 : sweep_bits});
   }
-  for (const LayerOverride& o : selection.overrides()) {
-    bool found = false;
-    for (LayerPlan& layer : plan) {
-      if (layer.layer != o.layer()) continue;
-      found = true;
-      if (o.skip()) layer.bits = 0;
-      else if (o.bits() > 0) layer.bits = o.bits();
-    }
-    if (!found) {
-      std::vector<std::string> names;
-      for (const LayerPlan& layer : plan) names.push_back(layer.layer);
-      return absl::InvalidArgumentError(absl::StrCat("layers.overrides: the network has no layer '", o.layer(),
-                                                     "'; its layers: ", absl::StrJoin(names, ", ")));
+  // Type overrides first, then name overrides, so the more specific one wins.
+  for (bool by_name : {false, true}) {
+    for (const LayerOverride& o : selection.overrides()) {
+      if (o.layer().empty() == by_name) continue;
+      bool found = false;
+      for (LayerPlan& layer : plan) {
+        if (by_name ? layer.layer != o.layer() : layer.type != o.type()) continue;
+        found = true;
+        if (o.skip()) layer.bits = 0;
+        else if (o.bits() > 0) layer.bits = o.bits();
+      }
+      if (!found) {
+        std::vector<std::string> names;
+        for (const LayerPlan& layer : plan) names.push_back(by_name ? layer.layer : layer.type);
+        if (!by_name) {
+          std::sort(names.begin(), names.end());
+          names.erase(std::unique(names.begin(), names.end()), names.end());
+        }
+        return absl::InvalidArgumentError(absl::StrCat("layers.overrides: the network has no ",
+                                                       by_name ? "layer '" : "layer of type '",
+                                                       by_name ? o.layer() : o.type(), "'; its ",
+                                                       by_name ? "layers" : "layer types", ": ",
+                                                       absl::StrJoin(names, ", ")));
+      }
     }
   }
   return plan;
 }
 
 absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const ParamStore& original,
-                                          const std::vector<LayerPlan>& plan, ParamStore* quantized) {
+                                          const std::vector<LayerPlan>& plan, ParamStore* quantized,
+                                          std::map<std::string, QuantizedTensor>* kept) {
   auto start = std::chrono::steady_clock::now();
   *quantized = original;
   ModelReport report;
   double signal = 0.0, noise = 0.0;
   int64_t quantized_weights = 0;
   std::unordered_set<std::string> planned;
+  if (kept != nullptr) kept->clear();
   for (const LayerPlan& layer : plan) {
     if (layer.bits == 0) continue;
     planned.insert(layer.param);
@@ -121,13 +134,20 @@ absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const Para
     signal += layer_signal;
     noise += layer_noise;
     quantized_weights += layer_report.weights;
-    target->values = std::move(result->values);
+    report.quantized_storage_bits += result->storage_bits;
+    if (kept != nullptr) {
+      target->values = result->values;
+      (*kept)[source->name] = std::move(*result);
+    } else {
+      target->values = std::move(result->values);
+    }
     report.layers.push_back(layer_report);
   }
   for (const Parameter& p : original.parameters()) {
     report.fp32_bytes += 4 * static_cast<int64_t>(p.values.size());
     if (planned.count(p.name) == 0) report.model_bytes += 4 * static_cast<int64_t>(p.values.size());
   }
+  report.quantized_weights = quantized_weights;
   report.mse = quantized_weights ? noise / quantized_weights : 0.0;
   report.sqnr_db = SqnrDb(signal, noise);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

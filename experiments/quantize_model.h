@@ -3,6 +3,7 @@
 #ifndef QUANTBENCH_EXPERIMENTS_QUANTIZE_MODEL_H_
 #define QUANTBENCH_EXPERIMENTS_QUANTIZE_MODEL_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ namespace quantbench {
 struct LayerPlan {
   std::string param;  // parameter name in the store
   std::string layer;
+  std::string type;   // "conv", "depthwise_conv" or "dense"
   int bits = 0;       // 0 = kept in fp32
 };
 
@@ -42,13 +44,23 @@ struct ModelReport {
   int64_t max_levels_used = 0;
   int64_t model_bytes = 0;  // quantized tensors at their storage cost, everything else fp32
   int64_t fp32_bytes = 0;
+  // Quantized weights and their storage (codes plus scales / tables): their ratio is the
+  // effective bits per weight, which is what a 4-bit quantizer with per-row fp32 tables
+  // really costs.
+  int64_t quantized_weights = 0;
+  int64_t quantized_storage_bits = 0;
+  double EffectiveBitsPerWeight() const {
+    return quantized_weights ? static_cast<double>(quantized_storage_bits) / quantized_weights : 0.0;
+  }
   double seconds = 0.0;
 };
 
 // Quantizes the planned tensors of `original` into `quantized` (same structure; tensors not
-// in the plan are copied unchanged).
+// in the plan are copied unchanged). With `kept`, every quantizer output (codes and tables, for
+// packed execution) is also returned by parameter name.
 absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const ParamStore& original,
-                                          const std::vector<LayerPlan>& plan, ParamStore* quantized);
+                                          const std::vector<LayerPlan>& plan, ParamStore* quantized,
+                                          std::map<std::string, QuantizedTensor>* kept = nullptr);
 
 // The most distinct codes any one table (the whole tensor, or one row when per-channel) uses:
 // the level count the bit width bounds. InternalError for codes outside the table.

@@ -1,6 +1,7 @@
 #include "experiments/result_files.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -87,6 +88,40 @@ std::string SweepMarkdown(const nlohmann::json& sweep) {
                     return c.contains("model_bytes") ? absl::StrFormat("%.1f", c["model_bytes"].get<double>() / 1024.0)
                                                      : std::string("—");
                   }));
+  absl::StrAppend(&out, "\n## Effective bits per quantized weight (codes + scales / tables)\n\n",
+                  Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
+                    return c.contains("effective_bits_per_weight")
+                               ? absl::StrFormat("%.3f", c["effective_bits_per_weight"].get<double>())
+                               : std::string("—");
+                  }));
+  bool any_packed = false;
+  for (const auto& c : sweep["cells"]) any_packed |= c.contains("packed");
+  if (any_packed) {
+    auto packed = [](const nlohmann::json& c, const std::function<std::string(const nlohmann::json&)>& f) {
+      return c.contains("packed") ? f(c["packed"]) : std::string("—");
+    };
+    absl::StrAppend(&out, "\n## Packed execution (real low-bit kernels)\n\n");
+    if (labeled) {
+      absl::StrAppend(&out, "Top-1 accuracy (%), packed:\n\n", Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) {
+                        return packed(c, [&](const nlohmann::json& p) { return percent(p["top1"]); });
+                      }));
+    }
+    absl::StrAppend(&out, "\nTop-1 agreement of packed with simulated (%):\n\n",
+                    Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) {
+                      return packed(c, [&](const nlohmann::json& p) { return percent(p["top1_agreement_with_simulated"]); });
+                    }));
+    absl::StrAppend(&out, "\nForward latency, packed (ms per image at the eval batch; fp32 oneDNN: ",
+                    absl::StrFormat("%.3f", 1e3 * sweep["fp32"]["eval_seconds"].get<double>() /
+                                                std::max(1.0, sweep["dataset"]["examples"].get<double>())),
+                    " ms):\n\n", Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) {
+                      return packed(c, [](const nlohmann::json& p) { return absl::StrFormat("%.3f", p["ms_per_image"].get<double>()); });
+                    }));
+    absl::StrAppend(&out, "\nModel size as stored packed (KiB):\n\n", Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) {
+                      return packed(c, [](const nlohmann::json& p) {
+                        return absl::StrFormat("%.1f", p["model_bytes"].get<double>() / 1024.0);
+                      });
+                    }));
+  }
   absl::StrAppendFormat(&out, "\nGit %s, %s, %d threads, %s. Sweep wall time %.1f s.\n",
                         sweep["environment"]["git"]["commit"].get<std::string>().substr(0, 12),
                         sweep["environment"]["host"]["cpu"].get<std::string>(),

@@ -3,10 +3,13 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "experiments/config.h"
 #include "experiments/environment.h"
 #include "experiments/evaluate.h"
 #include "experiments/dataset_loader.h"
@@ -15,6 +18,7 @@
 #include "experiments/quantize_model.h"
 #include "experiments/result_files.h"
 #include "kernels/atomic_file.h"
+#include "kernels/packed_gemm.h"
 #include "kernels/status_macros.h"
 #include "networks/threads.h"
 #include "quantizers/quantizer.h"
@@ -43,6 +47,62 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+// Runs one quantized cell again on the packed low-bit kernels and compares it with the
+// simulated run just made: accuracy, agreement of top-1 predictions (identical is the
+// promise; where they differ the reason is recorded), latency and the bytes actually stored.
+absl::StatusOr<nlohmann::json> RunPacked(Network& network, const std::map<std::string, QuantizedTensor>& kept,
+                                         const std::vector<LayerPlan>& plan, const LabeledImages& test, int batch,
+                                         const Evaluation& simulated, const Evaluation& fp32,
+                                         const PackedOptions& options, int64_t fp32_bytes, const ParamStore& store,
+                                         const std::function<nlohmann::json(double)>& accuracy) {
+  std::vector<PackedParam> params;
+  for (const LayerPlan& layer : plan) {
+    if (layer.bits == 0) continue;
+    auto it = kept.find(layer.param);
+    if (it == kept.end()) return absl::InternalError(absl::StrCat("no quantizer output kept for ", layer.param));
+    params.push_back({layer.param, &it->second, layer.bits});
+  }
+  const bool int8 = options.activations() == PackedOptions::INT8;
+  QB_RETURN_IF_ERROR(network.UsePackedWeights(params, int8 ? GemmActivations::kInt8 : GemmActivations::kFloat));
+  auto packed_eval = Evaluate(network, test, batch, &simulated.predictions);
+  const int64_t packed_weight_bytes = network.packed_weight_bytes();
+  network.UseSimulatedWeights();
+  QB_RETURN_IF_ERROR(packed_eval.status());
+  // Everything not packed (biases, BatchNorm, layers left in fp32) is counted at 4 bytes.
+  int64_t other_bytes = 0;
+  for (const Parameter& p : store.parameters()) {
+    bool is_packed = false;
+    for (const PackedParam& pp : params) is_packed |= pp.param == p.name;
+    if (!is_packed) other_bytes += 4 * static_cast<int64_t>(p.values.size());
+  }
+  int64_t differ = 0;
+  for (size_t i = 0; i < simulated.predictions.size(); ++i) {
+    differ += packed_eval->predictions[i] != simulated.predictions[i];
+  }
+  const double images = static_cast<double>(simulated.predictions.size());
+  nlohmann::json out = {
+      {"activations", int8 ? "int8" : "fp32"},
+      {"top1", accuracy(packed_eval->top1)},
+      {"top5", accuracy(packed_eval->top5)},
+      {"top1_agreement_with_simulated", packed_eval->agreement_top1},
+      {"predictions_differing_from_simulated", differ},
+      {"model_bytes", packed_weight_bytes + other_bytes},
+      {"packed_weight_bytes", packed_weight_bytes},
+      {"compression_vs_fp32", static_cast<double>(fp32_bytes) / (packed_weight_bytes + other_bytes)},
+      {"eval_seconds", packed_eval->seconds},
+      {"simulated_eval_seconds", simulated.seconds},
+      {"fp32_eval_seconds", fp32.seconds},
+      {"ms_per_image", images > 0 ? 1e3 * packed_eval->seconds / images : 0.0},
+      {"speedup_vs_simulated", packed_eval->seconds > 0 ? simulated.seconds / packed_eval->seconds : 0.0},
+      {"batch", batch}};
+  if (differ > 0) {
+    out["why_predictions_differ"] =
+        int8 ? "int8 activations: each activation row is rounded to 8 bits before the dot products"
+             : "fp32 summation order differs between the packed kernels and oneDNN; these are near-ties";
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOptions& options) {
@@ -50,7 +110,7 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
   const int threads = config.threads() > 0 ? config.threads()
                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   SetNumThreads(threads);
-  Progress progress(config.quantizers_size() * config.bits_size(), options.progress);
+  Progress progress(CellCount(config), options.progress);
   auto log = [&](const std::string& message) { progress.Log(message); };
 
   // Network and fp32 weights, then the evaluation set shaped for the network's input.
@@ -93,14 +153,17 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
                     {"weights", model.weights}};
 
   // The sweep.
+  const bool packed = config.execution() == Experiment::PACKED;
   nlohmann::json cells = nlohmann::json::array();
   for (const QuantizerSpec& q : config.quantizers()) {
     std::map<std::string, std::string> params(q.params().begin(), q.params().end());
     QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer, QuantizerRegistry::Global().Create(q.name(), params));
-    for (int bits : config.bits()) {
+    for (int bits : BitsFor(config, q)) {
       auto cell_start = std::chrono::steady_clock::now();
       QB_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan, PlanLayers(model.fp32, config.layers(), bits));
-      QB_ASSIGN_OR_RETURN(ModelReport report, QuantizeModel(*quantizer, model.fp32, plan, model.working.get()));
+      std::map<std::string, QuantizedTensor> kept;
+      QB_ASSIGN_OR_RETURN(ModelReport report, QuantizeModel(*quantizer, model.fp32, plan, model.working.get(),
+                                                            packed ? &kept : nullptr));
       QB_RETURN_IF_ERROR(network.SyncParams());
       QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(network, test, batch, &baseline.predictions));
       nlohmann::json cell = {{"quantizer", q.label()},
@@ -123,6 +186,12 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
       if (MetricEnabled(config, "model_size")) {
         cell["model_bytes"] = report.model_bytes;
         cell["compression_vs_fp32"] = static_cast<double>(fp32_bytes) / report.model_bytes;
+        cell["quantized_weights"] = report.quantized_weights;
+        cell["effective_bits_per_weight"] = report.EffectiveBitsPerWeight();
+      }
+      if (packed) {
+        QB_ASSIGN_OR_RETURN(cell["packed"], RunPacked(network, kept, plan, test, batch, eval, baseline,
+                                                      config.packed(), fp32_bytes, model.fp32, accuracy));
       }
       if (MetricEnabled(config, "per_layer")) {
         nlohmann::json layers = nlohmann::json::array();

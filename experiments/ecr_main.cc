@@ -1,0 +1,66 @@
+// bazel run //experiments:ecr -- --output=results/ecr_fashion.json results/a.json results/b.json ...
+//
+// Reads labelled sweep results of one task at several network sizes and writes the resiliency
+// paper's effective compression ratio for every cell (experiments/ecr.h): JSON plus Markdown
+// beside it. One line on stderr and a non-zero exit on any error; nothing is written then.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "experiments/ecr.h"
+#include "experiments/paths.h"
+#include "experiments/result_files.h"
+#include "kernels/atomic_file.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "ecr: error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // bazel run changes the working directory: relative names are the user's.
+  const char* user_dir = std::getenv("BUILD_WORKING_DIRECTORY");
+  const std::string base = user_dir ? user_dir : ".";
+  std::string output;
+  std::vector<std::string> inputs;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (absl::StartsWith(arg, "--output=")) {
+      output = quantbench::JoinPath(base, arg.substr(9));
+    } else if (absl::StartsWith(arg, "--")) {
+      return Fail("unknown flag " + arg + "; usage: ecr --output=OUT.json SWEEP.json SWEEP.json...");
+    } else {
+      inputs.push_back(quantbench::JoinPath(base, arg));
+    }
+  }
+  if (output.empty()) return Fail("--output=OUT.json is required");
+  std::vector<nlohmann::json> sweeps;
+  for (const std::string& path : inputs) {
+    std::ifstream in(path);
+    if (!in) return Fail(path + ": cannot open");
+    std::stringstream text;
+    text << in.rdbuf();
+    nlohmann::json sweep = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (sweep.is_discarded() || sweep.value("schema", "") != "quantbench.sweep/1") {
+      return Fail(path + ": not a quantbench.sweep/1 result file");
+    }
+    sweeps.push_back(std::move(sweep));
+  }
+  auto report = quantbench::EffectiveCompression(sweeps, inputs);
+  if (!report.ok()) return Fail(std::string(report.status().message()));
+  absl::Status written = quantbench::WriteFileAtomically(output, report->dump(2) + "\n");
+  if (written.ok()) {
+    written = quantbench::WriteFileAtomically(quantbench::MarkdownPathFor(output),
+                                              quantbench::EffectiveCompressionMarkdown(*report));
+  }
+  if (!written.ok()) return Fail(std::string(written.message()));
+  std::printf("wrote %s and %s\n", output.c_str(), quantbench::MarkdownPathFor(output).c_str());
+  return 0;
+}
