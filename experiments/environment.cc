@@ -67,7 +67,10 @@ nlohmann::json DescribeEnvironment(const std::string& workspace, int threads) {
   nlohmann::json env;
   std::string git = "git -C '" + workspace + "' ";
   std::string commit = CommandOutput(git + "rev-parse HEAD 2>/dev/null");
-  std::string status = CommandOutput(git + "status --porcelain --untracked-files=no 2>/dev/null");
+  // Dirty = the code or configs differ from the commit; results/ is what sweeps write, so a
+  // sweep run after another (uncommitted) sweep is still a sweep of a clean tree.
+  std::string status =
+      CommandOutput(git + "status --porcelain --untracked-files=no -- . ':(exclude)results' 2>/dev/null");
   env["git"] = {{"commit", commit.empty() ? "unknown" : commit},
                 {"dirty", commit.empty() ? nlohmann::json("unknown") : nlohmann::json(!status.empty())}};
   nlohmann::json cpu = DescribeCpu();
