@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   const char* user_dir = std::getenv("BUILD_WORKING_DIRECTORY");
   const std::string base = user_dir ? user_dir : ".";
   std::string output;
-  std::vector<std::string> inputs;
+  std::vector<std::string> inputs, names;  // resolved paths; names as the user wrote them
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (absl::StartsWith(arg, "--output=")) {
@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
       return Fail("unknown flag " + arg + "; usage: ecr --output=OUT.json SWEEP.json SWEEP.json...");
     } else {
       inputs.push_back(quantbench::JoinPath(base, arg));
+      names.push_back(arg);
     }
   }
   if (output.empty()) return Fail("--output=OUT.json is required");
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     }
     sweeps.push_back(std::move(sweep));
   }
-  auto report = quantbench::EffectiveCompression(sweeps, inputs);
+  auto report = quantbench::EffectiveCompression(sweeps, names);
   if (!report.ok()) return Fail(std::string(report.status().message()));
   absl::Status written = quantbench::WriteFileAtomically(output, report->dump(2) + "\n");
   if (written.ok()) {
