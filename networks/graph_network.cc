@@ -11,9 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/status_macros.h"
+#include "networks/activation_quant_params.h"
 #include "networks/pack_quantized.h"
 #include "networks/packed_conv.h"
 #include "oneapi/dnnl/dnnl.hpp"
+#include "quantizers/activation_quantizer.h"
 
 namespace quantbench {
 namespace {
@@ -54,6 +56,10 @@ struct ValueInfo {
   int tensor = -1;
   memory mem;  // view with the producer's descriptor
   bool planned = false;
+  // Index of the exec after which the value is complete (-1: the input, ready before the
+  // first exec); kNotTappable for values that are only views made for a consumer (Flatten).
+  int producer = kNotTappable;
+  static constexpr int kNotTappable = -2;
 };
 
 enum class Act { kNone, kRelu, kRelu6 };
@@ -162,6 +168,16 @@ struct GraphNetwork::Plan {
   std::vector<std::pair<std::string, int64_t>> storage_only_bytes;
   memory input;
   memory probabilities;
+  // produced_after[s]: the values complete before exec s runs (s = 0: the input), where
+  // taps and activation quantization act.
+  std::vector<std::vector<int>> produced_after;
+  // A tapped value in plain NCHW: its own memory if the producer's layout is plain, else a
+  // reorder into a separate buffer. Made on first use.
+  struct TapView {
+    memory plain;
+    dnnl::reorder reorder;  // null when the value is already plain
+  };
+  std::map<int, TapView> tap_views;
   std::vector<std::unique_ptr<void, AlignedFree>> buffers;
   int64_t activation_bytes = 0;
 
@@ -206,8 +222,22 @@ struct GraphNetwork::Plan {
   }
 };
 
-GraphNetwork::GraphNetwork(const Graph& graph, ParamStore* params, int max_batch)
-    : graph_(graph), params_(params), max_batch_(max_batch) {}
+GraphNetwork::GraphNetwork(const Graph& graph, ParamStore* params, int max_batch,
+                           const GraphNetworkOptions& options)
+    : graph_(graph),
+      params_(params),
+      max_batch_(max_batch),
+      options_(options),
+      value_quant_(graph.layers.size()) {
+  // A site's tensor is the value its layer reads; a Flatten is only a view of its input.
+  for (size_t i = 1; i < graph_.layers.size(); ++i) {
+    const Layer& layer = graph_.layers[i];
+    if (layer.kind != LayerKind::kConv && layer.kind != LayerKind::kDense) continue;
+    int v = layer.inputs[0];
+    while (graph_.layers[v].kind == LayerKind::kFlatten) v = graph_.layers[v].inputs[0];
+    sites_.push_back({layer.name, v});
+  }
+}
 
 GraphNetwork::~GraphNetwork() = default;
 
@@ -225,6 +255,11 @@ std::string ImplName(const dnnl::primitive_desc_base& pd) {
 absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& graph,
                                                                     ParamStore* params,
                                                                     int max_batch) {
+  return Create(graph, params, max_batch, GraphNetworkOptions());
+}
+
+absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(
+    const Graph& graph, ParamStore* params, int max_batch, const GraphNetworkOptions& options) {
   if (params == nullptr) return absl::InvalidArgumentError("GraphNetwork: params is null");
   if (max_batch < 1) {
     return absl::InvalidArgumentError(
@@ -235,7 +270,7 @@ absl::StatusOr<std::unique_ptr<GraphNetwork>> GraphNetwork::Create(const Graph& 
     return absl::InvalidArgumentError("GraphNetwork: malformed graph (no input or output)");
   }
   QB_RETURN_IF_ERROR(CheckGraphParams(graph, *params));
-  std::unique_ptr<GraphNetwork> network(new GraphNetwork(graph, params, max_batch));
+  std::unique_ptr<GraphNetwork> network(new GraphNetwork(graph, params, max_batch, options));
   auto plan = std::make_unique<Plan>();
   QB_RETURN_IF_ERROR(network->BuildPlan({}, plan.get()));
   network->simulated_plan_ = std::move(plan);
@@ -284,7 +319,7 @@ absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
     if (kind == LayerKind::kConv) {
       int cur = i;
       int j = sole_consumer(cur);
-      if (claim(j) && layers[j].kind == LayerKind::kBatchNorm) {
+      if (options_.fuse_batchnorm && claim(j) && layers[j].kind == LayerKind::kBatchNorm) {
         g.bn = j;
         g.members.push_back(j);
         cur = j;
@@ -333,10 +368,14 @@ absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
     {
       auto m = plan.NewValueMemory(memory::desc(Dims4(n, graph.input), kF32, tag::nchw));
       plan.input = m.first;
-      plan.values[0] = {m.second, m.first, true};
+      plan.values[0] = {m.second, m.first, true, /*producer=*/-1};
     }
     auto set_value = [&](int v, std::pair<memory, int> m) {
       plan.values[v] = {m.second, m.first, true};
+    };
+    // Every group's last exec computes its output value (a group never ends with a reorder).
+    auto mark_produced = [&](int v) {
+      plan.values[v].producer = static_cast<int>(plan.execs.size()) - 1;
     };
 
     // A packed conv reads and writes plain NHWC (reorders are inserted where a oneDNN
@@ -416,6 +455,7 @@ absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
       if ((layer.kind == LayerKind::kConv || layer.kind == LayerKind::kDense) &&
           packed_layers.count(layer.name) > 0) {
         add_packed(g, head, out_value, what);
+        mark_produced(out_value);
         continue;
       }
       switch (layer.kind) {
@@ -716,6 +756,11 @@ absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
         case LayerKind::kInput:
           return absl::InvalidArgumentError("GraphNetwork: a second Input layer");
       }
+      // A needed Flatten is a view of a (possibly shared, cached) plain copy of its input,
+      // made whenever the first consumer asked for it: not a step of its own.
+      if (layer.kind != LayerKind::kFlatten && plan.values[out_value].planned) {
+        mark_produced(out_value);
+      }
     }
 
     // Softmax over the classes.
@@ -729,6 +774,14 @@ absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
       plan.Push(dnnl::softmax_forward(pd),
                 {{DNNL_ARG_SRC, logits}, {DNNL_ARG_DST, plan.probabilities}}, {plain.second},
                 absl::StrCat("softmax [", ImplName(pd), "]"));
+    }
+
+    plan.produced_after.assign(plan.execs.size() + 1, {});
+    for (int v = 0; v < num_layers; ++v) {
+      const ValueInfo& info = plan.values[v];
+      if (info.planned && info.producer != ValueInfo::kNotTappable) {
+        plan.produced_after[info.producer + 1].push_back(v);
+      }
     }
 
     // ---- buffers: lifetimes in exec order, greedy best-fit reuse.
@@ -802,7 +855,20 @@ absl::Status GraphNetwork::SyncParams() {
 // bias / BatchNorm as the epilogue's per-channel scale and shift for the packed layers (BN
 // can not be folded into packed codes: it would change every row's scale and the codes'
 // meaning).
-absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr) {
+absl::Status GraphNetwork::SyncBatchNorm(const std::string& bn) {
+  bool found = false;
+  for (const Layer& layer : graph_.layers) found |= layer.kind == LayerKind::kBatchNorm && layer.name == bn;
+  if (!found) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncBatchNorm: '", bn, "' is not a BatchNorm layer of this network"));
+  }
+  QB_RETURN_IF_ERROR(CheckGraphParams(graph_, *params_));
+  QB_RETURN_IF_ERROR(SyncPlan(simulated_plan_.get(), &bn));
+  if (packed_plan_ != nullptr) QB_RETURN_IF_ERROR(SyncPlan(packed_plan_.get(), &bn));
+  return absl::OkStatus();
+}
+
+absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr, const std::string* only_bn) {
   Plan& plan = *plan_ptr;
   auto values = [&](const std::string& name) -> const std::vector<float>& {
     return params_->Find(name)->values;
@@ -813,6 +879,7 @@ absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr) {
   try {
     std::vector<float> scratch;
     for (Plan::ConvParams& cp : plan.convs) {
+      if (only_bn != nullptr && cp.bn != *only_bn) continue;
       const std::vector<float>& w = values(cp.weight);
       const float* source = w.data();
       std::vector<float> bias(cp.out_channels, 0.0f);
@@ -845,6 +912,7 @@ absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr) {
       if (cp.bias_mem) copy_to(cp.bias_mem, bias);
     }
     for (Plan::DenseParams& dp : plan.denses) {
+      if (only_bn != nullptr) break;  // dense layers have no BatchNorm
       std::vector<float>& w = params_->Find(dp.weight)->values;
       if (dp.reorder) {
         dp.user_weights.set_data_handle(w.data());
@@ -858,6 +926,7 @@ absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr) {
       copy_to(dp.bias_mem, values(dp.bias));
     }
     for (Plan::BnParams& bp : plan.bns) {
+      if (only_bn != nullptr && bp.name != *only_bn) continue;
       copy_to(bp.scale, values(bp.name + ".weight"));
       copy_to(bp.shift, values(bp.name + ".bias"));
       copy_to(bp.mean, values(bp.name + ".running_mean"));
@@ -867,6 +936,7 @@ absl::Status GraphNetwork::SyncPlan(Plan* plan_ptr) {
     return DnnlError(e, "syncing the parameters");
   }
   for (Plan::PackedLayer& pl : plan.packed) {
+    if (only_bn != nullptr && pl.bn != *only_bn) continue;
     ConvEpilogue& ep = pl.epilogue;
     ep.out_scale.clear();
     ep.out_shift.clear();
@@ -986,8 +1056,8 @@ int64_t GraphNetwork::packed_weight_bytes() const {
   return bytes;
 }
 
-absl::Status GraphNetwork::Forward(absl::Span<const float> input, int batch,
-                                   absl::Span<float> probabilities) {
+absl::Status GraphNetwork::CheckForwardSpans(absl::Span<const float> input, int batch,
+                                             size_t probabilities_size) const {
   if (batch < 0) {
     return absl::InvalidArgumentError(absl::StrCat("Forward: batch = ", batch, " is negative"));
   }
@@ -998,22 +1068,38 @@ absl::Status GraphNetwork::Forward(absl::Span<const float> input, int batch,
                                                    " floats, expected batch * C*H*W = ", batch,
                                                    " * ", in, " = ", batch * in));
   }
-  if (static_cast<int64_t>(probabilities.size()) != batch * classes) {
+  if (static_cast<int64_t>(probabilities_size) != batch * classes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Forward: probabilities has room for ", probabilities.size(),
+        "Forward: probabilities has room for ", probabilities_size,
         " floats, expected batch * num_classes = ", batch, " * ", classes, " = ", batch * classes));
   }
+  return absl::OkStatus();
+}
+
+absl::Status GraphNetwork::Forward(absl::Span<const float> input, int batch,
+                                   absl::Span<float> probabilities) {
+  QB_RETURN_IF_ERROR(CheckForwardSpans(input, batch, probabilities.size()));
+  return RunChunks(input, batch, probabilities.data(), nullptr);
+}
+
+absl::Status GraphNetwork::RunChunks(absl::Span<const float> input, int batch,
+                                     float* probabilities, const Taps* taps) {
+  const int64_t in = graph_.input.NumElements();
+  const int64_t classes = graph_.num_classes;
   for (int start = 0; start < batch; start += max_batch_) {
     const int rows = std::min(max_batch_, batch - start);
     QB_RETURN_IF_ERROR(ForwardChunk(input.data() + start * in, rows,
-                                    probabilities.data() + start * classes));
+                                    probabilities == nullptr ? nullptr
+                                                             : probabilities + start * classes,
+                                    taps));
   }
   return absl::OkStatus();
 }
 
 // A short chunk runs through the max_batch primitives with zero rows appended: every layer
 // computes each example independently, so the padding never changes the real rows.
-absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* probabilities) {
+absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* probabilities,
+                                        const Taps* taps) {
   Plan& plan = *active_;
   const size_t in = static_cast<size_t>(graph_.input.NumElements());
   const size_t classes = static_cast<size_t>(graph_.num_classes);
@@ -1023,28 +1109,172 @@ absl::Status GraphNetwork::ForwardChunk(const float* input, int rows, float* pro
     if (rows < max_batch_) {
       std::memset(src + rows * in, 0, (max_batch_ - rows) * in * sizeof(float));
     }
-    for (Exec& e : plan.execs) {
+    QB_RETURN_IF_ERROR(ValuesReady(plan, 0, rows, taps));
+    for (size_t step = 0; step < plan.execs.size(); ++step) {
+      Exec& e = plan.execs[step];
       if (e.packed < 0) {
         e.primitive.execute(plan.stream, e.args);
-        continue;
+      } else {
+        plan.stream.wait();  // the packed layer reads what oneDNN wrote
+        const Plan::PackedLayer& pl = plan.packed[e.packed];
+        const float* residual =
+            pl.residual ? static_cast<const float*>(pl.residual.get_data_handle()) : nullptr;
+        // Only the real rows: the padding rows' values are never read back.
+        const absl::Status status = pl.conv.Run(
+            static_cast<const float*>(pl.src.get_data_handle()), residual,
+            static_cast<float*>(pl.dst.get_data_handle()), rows, pl.epilogue, plan.activations,
+            plan.scratch.data());
+        if (!status.ok()) return Annotate(status, absl::StrCat("packed layer '", pl.layer, "'"));
       }
-      plan.stream.wait();  // the packed layer reads what oneDNN wrote
-      const Plan::PackedLayer& pl = plan.packed[e.packed];
-      const float* residual =
-          pl.residual ? static_cast<const float*>(pl.residual.get_data_handle()) : nullptr;
-      // Only the real rows: the padding rows' values are never read back.
-      const absl::Status status = pl.conv.Run(
-          static_cast<const float*>(pl.src.get_data_handle()), residual,
-          static_cast<float*>(pl.dst.get_data_handle()), rows, pl.epilogue, plan.activations,
-          plan.scratch.data());
-      if (!status.ok()) return Annotate(status, absl::StrCat("packed layer '", pl.layer, "'"));
+      QB_RETURN_IF_ERROR(ValuesReady(plan, static_cast<int>(step) + 1, rows, taps));
     }
     plan.stream.wait();
-    std::memcpy(probabilities, plan.probabilities.get_data_handle(),
-                rows * classes * sizeof(float));
+    if (probabilities != nullptr) {
+      std::memcpy(probabilities, plan.probabilities.get_data_handle(),
+                  rows * classes * sizeof(float));
+    }
   } catch (const dnnl::error& e) {
     return DnnlError(e, "running the forward pass");
   }
+  return absl::OkStatus();
+}
+
+// Runs between execs, so it costs one lookup per value when nothing is tapped or quantized.
+// May throw dnnl::error (ForwardChunk catches it).
+absl::Status GraphNetwork::ValuesReady(Plan& plan, int step, int rows, const Taps* taps) {
+  for (int v : plan.produced_after[step]) {
+    const bool tapped = taps != nullptr && taps->wanted[v];
+    const std::optional<ActivationQuantParams>& quant = value_quant_[v];
+    if (!tapped && !quant.has_value()) continue;
+    plan.stream.wait();
+    const memory& mem = plan.values[v].mem;
+    if (tapped) {
+      auto it = plan.tap_views.find(v);
+      if (it == plan.tap_views.end()) {
+        const memory::desc plain(Dims4(max_batch_, graph_.layers[v].shape), kF32, tag::nchw);
+        Plan::TapView view;
+        if (mem.get_desc() == plain) {
+          view.plain = mem;
+        } else {
+          view.plain = memory(plain, plan.engine);
+          view.reorder = dnnl::reorder(mem, view.plain);
+        }
+        it = plan.tap_views.emplace(v, std::move(view)).first;
+      }
+      const Plan::TapView& view = it->second;
+      if (view.reorder) {
+        view.reorder.execute(plan.stream, {{DNNL_ARG_FROM, mem}, {DNNL_ARG_TO, view.plain}});
+        plan.stream.wait();
+      }
+      const size_t n = static_cast<size_t>(rows) * graph_.layers[v].shape.NumElements();
+      QB_RETURN_IF_ERROR(
+          (*taps->tap)(v, {static_cast<const float*>(view.plain.get_data_handle()), n}));
+    }
+    if (quant.has_value()) {
+      // The whole buffer, whatever its layout: elementwise, and 0 (channel padding of blocked
+      // layouts, padding rows) maps to 0.
+      FakeQuantizeActivations(
+          {static_cast<float*>(mem.get_data_handle()), mem.get_desc().get_size() / sizeof(float)},
+          *quant);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GraphNetwork::ForwardWithTaps(absl::Span<const float> input, int batch,
+                                           const std::vector<int>& values, const ValueTap& tap,
+                                           absl::Span<float> probabilities) {
+  QB_RETURN_IF_ERROR(CheckForwardSpans(
+      input, batch,
+      probabilities.empty() ? static_cast<size_t>(std::max(batch, 0)) * graph_.num_classes
+                            : probabilities.size()));
+  const int num_values = static_cast<int>(graph_.layers.size());
+  Taps taps;
+  taps.wanted.assign(num_values, false);
+  taps.tap = &tap;
+  for (int v : values) {
+    if (v < 0 || v >= num_values) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ForwardWithTaps: value ", v, " is not a value id of this graph (0..", num_values - 1,
+          ")"));
+    }
+    const Layer& layer = graph_.layers[v];
+    if (layer.kind == LayerKind::kFlatten) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ForwardWithTaps: value ", v, " is a Flatten; tap its input ", layer.inputs[0],
+          " (the same numbers)"));
+    }
+    const ValueInfo& info = active_->values[v];
+    if (!info.planned || info.producer == ValueInfo::kNotTappable) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ForwardWithTaps: value ", v, " (", LayerKindName(layer.kind), " '", layer.name,
+          "') is fused into a primitive and never stored in this plan; a conv's output before "
+          "its BatchNorm needs GraphNetworkOptions::fuse_batchnorm = false"));
+    }
+    taps.wanted[v] = true;
+  }
+  return RunChunks(input, batch, probabilities.empty() ? nullptr : probabilities.data(), &taps);
+}
+
+std::vector<std::string> GraphNetwork::ActivationSites() const {
+  std::vector<std::string> names;
+  for (const auto& site : sites_) names.push_back(site.first);
+  return names;
+}
+
+absl::StatusOr<int> GraphNetwork::ActivationSiteValue(const std::string& site) const {
+  for (const auto& [name, value] : sites_) {
+    if (name == site) return value;
+  }
+  return absl::NotFoundError(absl::StrCat("'", site, "' is not a conv or dense layer of this network"));
+}
+
+absl::Status GraphNetwork::ObserveActivations(
+    absl::Span<const float> input, int batch,
+    const std::function<void(const std::string& layer, absl::Span<const float> values)>&
+        observe) {
+  std::map<int, std::vector<const std::string*>> sites_of_value;
+  std::vector<int> values;
+  for (const auto& [name, value] : sites_) {
+    if (sites_of_value[value].empty()) values.push_back(value);
+    sites_of_value[value].push_back(&name);
+  }
+  const ValueTap tap = [&](int value, absl::Span<const float> data) {
+    for (const std::string* site : sites_of_value[value]) observe(*site, data);
+    return absl::OkStatus();
+  };
+  return ForwardWithTaps(input, batch, values, tap, {});
+}
+
+absl::Status GraphNetwork::SetActivationQuantization(
+    const std::map<std::string, ActivationQuantParams>& params) {
+  // Validate everything first: an error changes nothing.
+  std::vector<std::optional<ActivationQuantParams>> quant(graph_.layers.size());
+  std::vector<const std::string*> set_by(graph_.layers.size(), nullptr);
+  for (const auto& [site, p] : params) {
+    absl::StatusOr<int> value = ActivationSiteValue(site);
+    if (!value.ok()) {
+      std::string known;
+      for (size_t k = 0; k < sites_.size() && k < 6; ++k) {
+        known += absl::StrCat(k > 0 ? ", " : "", sites_[k].first);
+      }
+      if (sites_.size() > 6) known += absl::StrCat(", ... (", sites_.size(), " sites)");
+      return absl::InvalidArgumentError(absl::StrCat("SetActivationQuantization: ",
+                                                     value.status().message(),
+                                                     "; its sites: ", known));
+    }
+    QB_RETURN_IF_ERROR(CheckActivationQuantParams(site, p));
+    if (quant[*value].has_value() && !SameActivationQuantParams(*quant[*value], p)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SetActivationQuantization: sites '", *set_by[*value], "' and '", site,
+          "' read the same tensor but ask for different quantization (bits/scale/zero point ",
+          quant[*value]->bits, "/", quant[*value]->scale, "/", quant[*value]->zero_point,
+          " vs ", p.bits, "/", p.scale, "/", p.zero_point, ")"));
+    }
+    quant[*value] = p;
+    set_by[*value] = &site;
+  }
+  value_quant_ = std::move(quant);
   return absl::OkStatus();
 }
 

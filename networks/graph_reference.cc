@@ -84,7 +84,8 @@ Values Pool(const Layer& l, const TensorShape& in, const Values& x) {
 
 absl::StatusOr<std::vector<float>> ReferenceForward(const Graph& graph, const ParamStore& params,
                                                     const std::vector<float>& input, int batch,
-                                                    bool softmax) {
+                                                    bool softmax,
+                                                    const ReferenceValueHook& hook) {
   QB_RETURN_IF_ERROR(CheckGraphParams(graph, params));
   const int64_t in_size = graph.input.NumElements();
   if (static_cast<int64_t>(input.size()) != batch * in_size) {
@@ -95,6 +96,7 @@ absl::StatusOr<std::vector<float>> ReferenceForward(const Graph& graph, const Pa
   for (int b = 0; b < batch; ++b) {
     std::vector<Values> v(graph.layers.size());
     v[0].assign(input.begin() + b * in_size, input.begin() + (b + 1) * in_size);
+    if (hook) hook(0, b, &v[0]);
     for (size_t i = 1; i < graph.layers.size(); ++i) {
       const Layer& l = graph.layers[i];
       const Values& x = v[l.inputs[0]];
@@ -169,6 +171,7 @@ absl::StatusOr<std::vector<float>> ReferenceForward(const Graph& graph, const Pa
           break;
         }
       }
+      if (hook) hook(static_cast<int>(i), b, &y);
     }
     const Values& out = v[graph.output];
     double max_logit = -std::numeric_limits<double>::infinity();

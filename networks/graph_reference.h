@@ -5,6 +5,7 @@
 #ifndef QUANTBENCH_NETWORKS_GRAPH_REFERENCE_H_
 #define QUANTBENCH_NETWORKS_GRAPH_REFERENCE_H_
 
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,9 +14,16 @@
 
 namespace quantbench {
 
+// Called for every example and every value (value id = layer index, 0 = the input) right after
+// the value is computed and before any layer reads it, with that example's C x H x W values;
+// it may change them (to model e.g. fake-quantized activations, or to record them).
+using ReferenceValueHook =
+    std::function<void(int value, int example, std::vector<double>* values)>;
+
 absl::StatusOr<std::vector<float>> ReferenceForward(const Graph& graph, const ParamStore& params,
                                                     const std::vector<float>& input, int batch,
-                                                    bool softmax);
+                                                    bool softmax,
+                                                    const ReferenceValueHook& hook = nullptr);
 
 }  // namespace quantbench
 

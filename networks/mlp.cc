@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/status_macros.h"
+#include "networks/activation_quant_params.h"
 #include "networks/normal_sampler.h"
 #include "networks/pack_quantized.h"
 
@@ -239,8 +240,8 @@ absl::Status MlpNetwork::SyncParamsImpl() {
   return absl::OkStatus();
 }
 
-absl::Status MlpNetwork::Forward(absl::Span<const float> input, int batch,
-                                 absl::Span<float> probabilities) {
+absl::Status MlpNetwork::CheckForwardSpans(absl::Span<const float> input, int batch,
+                                           size_t probabilities_size) const {
   if (batch < 0) {
     return absl::InvalidArgumentError(absl::StrCat("Forward: batch = ", batch, " is negative"));
   }
@@ -251,17 +252,67 @@ absl::Status MlpNetwork::Forward(absl::Span<const float> input, int batch,
         "Forward: input has ", input.size(), " floats, expected batch * input_size = ", batch,
         " * ", in, " = ", batch * in));
   }
-  if (static_cast<int64_t>(probabilities.size()) != batch * classes) {
+  if (static_cast<int64_t>(probabilities_size) != batch * classes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Forward: probabilities has room for ", probabilities.size(),
+        "Forward: probabilities has room for ", probabilities_size,
         " floats, expected batch * num_classes = ", batch, " * ", classes, " = ",
         batch * classes));
   }
+  return absl::OkStatus();
+}
+
+absl::Status MlpNetwork::Forward(absl::Span<const float> input, int batch,
+                                 absl::Span<float> probabilities) {
+  QB_RETURN_IF_ERROR(CheckForwardSpans(input, batch, probabilities.size()));
+  const int64_t in = spec_.input_size;
+  const int64_t classes = spec_.num_classes;
+  for (int start = 0; start < batch; start += max_batch_) {
+    const int rows = std::min(max_batch_, batch - start);
+    QB_RETURN_IF_ERROR(ForwardChunk(input.data() + start * in, rows,
+                                    probabilities.data() + start * classes, nullptr));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> MlpNetwork::ActivationSites() const {
+  std::vector<std::string> sites;
+  for (int l = 0; l < MlpNumLayers(spec_); ++l) sites.push_back(MlpLayerName(l));
+  return sites;
+}
+
+absl::Status MlpNetwork::ObserveActivations(absl::Span<const float> input, int batch,
+                                            const ObserveFn& observe) {
+  const int64_t classes = spec_.num_classes;
+  QB_RETURN_IF_ERROR(
+      CheckForwardSpans(input, batch, static_cast<size_t>(std::max(batch, 0)) * classes));
+  // The probabilities of one chunk only: observation does not return them.
+  std::vector<float> discarded(static_cast<size_t>(std::min(batch, max_batch_)) * classes);
+  const int64_t in = spec_.input_size;
   for (int start = 0; start < batch; start += max_batch_) {
     const int rows = std::min(max_batch_, batch - start);
     QB_RETURN_IF_ERROR(
-        ForwardChunk(input.data() + start * in, rows, probabilities.data() + start * classes));
+        ForwardChunk(input.data() + start * in, rows, discarded.data(), &observe));
   }
+  return absl::OkStatus();
+}
+
+absl::Status MlpNetwork::SetActivationQuantization(
+    const std::map<std::string, ActivationQuantParams>& params) {
+  // Validate everything first: an error changes nothing.
+  std::vector<std::optional<ActivationQuantParams>> quant(layers_.size());
+  for (const auto& [site, p] : params) {
+    size_t l = 0;
+    while (l < layers_.size() && MlpLayerName(static_cast<int>(l)) != site) ++l;
+    if (l == layers_.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SetActivationQuantization: '", site, "' is not a layer of the ",
+          MlpSpecToString(spec_), " MLP (sites: fc1 .. ", MlpLayerName(MlpNumLayers(spec_) - 1),
+          ")"));
+    }
+    QB_RETURN_IF_ERROR(CheckActivationQuantParams(site, p));
+    quant[l] = p;
+  }
+  for (size_t l = 0; l < layers_.size(); ++l) layers_[l].input_quant = quant[l];
   return absl::OkStatus();
 }
 
@@ -271,7 +322,8 @@ absl::Status MlpNetwork::Forward(absl::Span<const float> input, int batch,
 // The alternative, a second primitive set per distinct batch size, would pay oneDNN's
 // primitive creation (JIT code generation) again for what is at most one short chunk per pass
 // over a data set; padding costs at most one max_batch worth of compute per pass.
-absl::Status MlpNetwork::ForwardChunk(const float* input, int rows, float* probabilities) {
+absl::Status MlpNetwork::ForwardChunk(const float* input, int rows, float* probabilities,
+                                      const ObserveFn* observe) {
   const size_t in = static_cast<size_t>(spec_.input_size);
   const size_t classes = static_cast<size_t>(spec_.num_classes);
   try {
@@ -283,6 +335,14 @@ absl::Status MlpNetwork::ForwardChunk(const float* input, int rows, float* proba
     dnnl::memory layer_input = input_;
     for (size_t l = 0; l < layers_.size(); ++l) {
       Layer& layer = layers_[l];
+      if (observe != nullptr || layer.input_quant.has_value()) {
+        stream_.wait();  // the previous layer's output is complete
+        float* x = static_cast<float*>(layer_input.get_data_handle());
+        const size_t n = static_cast<size_t>(rows) * layer.in;
+        if (observe != nullptr) (*observe)(MlpLayerName(static_cast<int>(l)), {x, n});
+        // Only the real rows: the padding rows' results are dropped anyway.
+        if (layer.input_quant.has_value()) FakeQuantizeActivations({x, n}, *layer.input_quant);
+      }
       if (packed_mode_ && layer.packed) {
         stream_.wait();  // the GEMM reads what oneDNN wrote
         GemmArgs args;

@@ -10,7 +10,10 @@
 #define QUANTBENCH_NETWORKS_MLP_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +100,17 @@ class MlpNetwork : public Network {
   void UseSimulatedWeights() override;
   int64_t packed_weight_bytes() const override;
 
+  // Activation quantization (networks/network.h): the sites are fc1 .. fcL; fc1 reads the
+  // network input, fcK the ReLU output of fc(K-1) (the inner product's destination, ReLU
+  // fused), which is fake-quantized in place before fcK runs.
+  std::vector<std::string> ActivationSites() const override;
+  absl::Status ObserveActivations(
+      absl::Span<const float> input, int batch,
+      const std::function<void(const std::string& layer, absl::Span<const float> values)>&
+          observe) override;
+  absl::Status SetActivationQuantization(
+      const std::map<std::string, ActivationQuantParams>& params) override;
+
   std::vector<int64_t> input_shape() const override { return {spec_.input_size}; }
   int num_classes() const override { return spec_.num_classes; }
 
@@ -118,12 +132,20 @@ class MlpNetwork : public Network {
     // Packed mode: the layer's packed weights, if it is listed.
     bool packed = false;
     PackedMatrix packed_weights;
+    // Activation quantization of this layer's input, if set.
+    std::optional<ActivationQuantParams> input_quant;
   };
+  using ObserveFn =
+      std::function<void(const std::string& layer, absl::Span<const float> values)>;
 
   MlpNetwork(const MlpSpec& spec, ParamStore* params, int max_batch);
   absl::Status Build();
   absl::Status SyncParamsImpl();
-  absl::Status ForwardChunk(const float* input, int rows, float* probabilities);
+  absl::Status CheckForwardSpans(absl::Span<const float> input, int batch,
+                                 size_t probabilities_size) const;
+  // `observe` may be null (plain Forward).
+  absl::Status ForwardChunk(const float* input, int rows, float* probabilities,
+                            const ObserveFn* observe);
 
   MlpSpec spec_;
   ParamStore* params_;

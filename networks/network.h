@@ -9,12 +9,16 @@
 #define QUANTBENCH_NETWORKS_NETWORK_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "kernels/packed_gemm.h"
+#include "quantizers/activation_quantizer.h"
 #include "quantizers/quantizer.h"
 
 namespace quantbench {
@@ -60,6 +64,48 @@ class Network {
   virtual void UseSimulatedWeights() {}
   // PackedMatrix::StorageBytes summed over the packed layers; 0 when running simulated.
   virtual int64_t packed_weight_bytes() const { return 0; }
+
+  // ---- Activation quantization (quantizers/activation_quantizer.h)
+  //
+  // A site is a conv or dense layer, named by its layer name; its activation is the value the
+  // layer reads (for the first layer: the network input). That is the tensor an integer
+  // accelerator would store in low precision, so quantization applies to the stored VALUE:
+  // when one value feeds several layers (a residual branch and a conv, several convs of an
+  // inception block), all of them see it quantized.
+
+  // The sites in execution order (empty for networks without activation quantization).
+  virtual std::vector<std::string> ActivationSites() const { return {}; }
+
+  // Runs Forward over `batch` examples (input as in Forward) and calls
+  // `observe(site, values)` with the input tensor of every site, once per chunk the network
+  // processes: the chunk's real examples only, in plain N, C, H, W order. Values are those
+  // Forward computes in the current mode (activation quantization in effect included); a
+  // site's own values are passed before they are quantized. For calibration: the network's
+  // later outputs do not change. Unimplemented by default.
+  virtual absl::Status ObserveActivations(
+      absl::Span<const float> input, int batch,
+      const std::function<void(const std::string& layer, absl::Span<const float> values)>&
+          observe) {
+    (void)input;
+    (void)batch;
+    (void)observe;
+    return absl::UnimplementedError(
+        "ObserveActivations: this network type has no activation sites");
+  }
+
+  // From now on Forward fake-quantizes (FakeQuantizeActivations) the input value of each
+  // listed site with its parameters before any layer reads it, in simulated and packed mode
+  // alike; an empty map switches activation quantization off. Replaces the previous setting.
+  // InvalidArgument (nothing changes) for an unknown site or invalid parameters.
+  // The default accepts only the empty map.
+  virtual absl::Status SetActivationQuantization(
+      const std::map<std::string, ActivationQuantParams>& params) {
+    if (params.empty()) return absl::OkStatus();
+    return absl::UnimplementedError(absl::StrCat(
+        "SetActivationQuantization: this network type can not quantize activations (asked for "
+        "site '",
+        params.begin()->first, "')"));
+  }
 };
 
 }  // namespace quantbench
