@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "experiments/model_loader.h"
 #include "experiments/paths.h"
+#include "quantizers/activation_quantizer.h"
 #include "kernels/status_macros.h"
 #include "quantizers/quantizer.h"
 
@@ -346,6 +347,23 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
                      absl::StrCat("unknown layer type '", o.type(), "'; expected one of: ", absl::StrJoin(kTypes, ", ")));
     }
     if (o.bits() < 0 || o.bits() > 16) return Invalid(locator, {{"layers"}, {"overrides", i}, {"bits"}}, "expected 0 (follow the sweep) or 1..16");
+  }
+
+  const ActivationQuantization& act = config.activations();
+  if (act.bits() != 0 && (act.bits() < 2 || act.bits() > 16)) {
+    return Invalid(locator, {{"activations"}, {"bits"}}, "expected 0 (off) or 2..16");
+  }
+  if (act.calibration_images() < 0) {
+    return Invalid(locator, {{"activations"}, {"calibration_images"}}, "must be >= 0 (0 = 256 images)");
+  }
+  if (!act.calibration().empty()) {
+    auto calibration = ParseActivationCalibration(act.calibration());
+    if (!calibration.ok()) {
+      return Invalid(locator, {{"activations"}, {"calibration"}}, std::string(calibration.status().message()));
+    }
+  }
+  if (act.percentile() != 0 && (act.percentile() < 50 || act.percentile() > 100)) {
+    return Invalid(locator, {{"activations"}, {"percentile"}}, "expected a percentile in [50, 100] (default 99.99)");
   }
 
   static const std::set<std::string> kMetrics = {"top5", "weight_error", "levels", "model_size", "per_layer"};

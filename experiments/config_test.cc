@@ -188,6 +188,17 @@ TEST(Config, LayerOverridesByNameOrType) {
   EXPECT_NE(error.find("layers.overrides[0].bits"), std::string::npos) << error;
 }
 
+TEST(Config, ActivationQuantizationFieldsAreChecked) {
+  EXPECT_TRUE(Parse(absl::StrCat(kValid, "activations { bits: 8 calibration: \"percentile\" percentile: 99.9 }\n")).ok());
+  std::string error = ErrorOf(absl::StrCat(kValid, "activations { bits: 1 }\n"));
+  EXPECT_NE(error.find("activations.bits: expected 0 (off) or 2..16"), std::string::npos) << error;
+  error = ErrorOf(absl::StrCat(kValid, "activations { bits: 8 calibration: \"kl\" }\n"));
+  EXPECT_NE(error.find("activations.calibration"), std::string::npos) << error;
+  EXPECT_NE(error.find("minmax"), std::string::npos) << error;
+  error = ErrorOf(absl::StrCat(kValid, "activations { bits: 8 percentile: 20 }\n"));
+  EXPECT_NE(error.find("activations.percentile"), std::string::npos) << error;
+}
+
 TEST(Config, MissingWeightsSourceAndHidden) {
   std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"  train { data { dir: \"data\" } epochs: 1 }\n", ""}}));
   EXPECT_NE(error.find("missing weights"), std::string::npos) << error;

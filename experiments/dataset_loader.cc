@@ -72,6 +72,7 @@ absl::StatusOr<LoadedDataset> LoadJpegFolder(const DatasetSpec& spec, const std:
                    {"interpolation", InterpolationName(options.preprocessing.interpolation)},
                    {"key", PreprocessingKey(options.preprocessing)}}},
                  {"cache", info.cache_note},
+                 {"pixels", info.in_memory ? "in memory (8-bit)" : "streamed from the cache file (8-bit)"},
                  {"load_seconds", info.seconds}};
   return loaded;
 }

@@ -1,5 +1,6 @@
 // Loads the evaluation set an experiment names, whatever its kind (idx files or JPEG
-// folders), as one in-memory LabeledImages shared by every sweep cell.
+// folders), as one LabeledImages shared by every sweep cell: idx sets in memory, JPEG sets
+// streamed from the image cache file (imagenet_dataset.h), decoded once for the whole sweep.
 #ifndef QUANTBENCH_EXPERIMENTS_DATASET_LOADER_H_
 #define QUANTBENCH_EXPERIMENTS_DATASET_LOADER_H_
 

@@ -27,17 +27,17 @@ absl::StatusOr<Evaluation> Evaluate(Network& network, const LabeledImages& data,
     return absl::InternalError(absl::StrCat("reference has ", reference->size(), " predictions for ",
                                             data.count, " examples"));
   }
-  const int64_t example = data.example_size();
   const int classes = network.num_classes();
   std::vector<float> scores(static_cast<size_t>(batch) * classes);
+  std::vector<float> scratch;  // one batch of a streamed set's inputs, reused
   Evaluation result;
   result.predictions.resize(data.count);
   int64_t top1 = 0, top5 = 0, agree1 = 0, agree5 = 0;
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < data.count; first += batch) {
     const int n = static_cast<int>(std::min<int64_t>(batch, data.count - first));
-    QB_RETURN_IF_ERROR(network.Forward(absl::MakeConstSpan(data.pixels.data() + first * example, n * example), n,
-                                       absl::MakeSpan(scores.data(), static_cast<size_t>(n) * classes)));
+    QB_ASSIGN_OR_RETURN(absl::Span<const float> inputs, data.Examples(first, n, &scratch));
+    QB_RETURN_IF_ERROR(network.Forward(inputs, n, absl::MakeSpan(scores.data(), static_cast<size_t>(n) * classes)));
     for (int i = 0; i < n; ++i) {
       const float* p = scores.data() + static_cast<size_t>(i) * classes;
       const int64_t index = first + i;

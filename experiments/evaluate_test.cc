@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 namespace quantbench {
 namespace {
 
@@ -63,6 +67,61 @@ TEST(Evaluate, AgreementAndUnlabeledExamples) {
   EXPECT_EQ(eval->labeled, 0);
   EXPECT_DOUBLE_EQ(eval->agreement_top1, 0.5);
   EXPECT_DOUBLE_EQ(eval->agreement_top5, 1.0);
+}
+
+// Streams example i as the value i, and records every range it is asked for.
+class CountingSource : public ExampleSource {
+ public:
+  absl::Status Read(int64_t first, int64_t n, float* out) const override {
+    reads.push_back({first, n});
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(first + i);
+    return absl::OkStatus();
+  }
+  mutable std::vector<std::pair<int64_t, int64_t>> reads;
+};
+
+class FailingSource : public ExampleSource {
+ public:
+  absl::Status Read(int64_t, int64_t, float*) const override {
+    return absl::DataLossError("/cache/images-x.qbimg: truncated");
+  }
+};
+
+TEST(Evaluate, StreamedSetIsReadOneBatchAtATimeAndScoresLikeInMemory) {
+  std::vector<std::vector<float>> rows;
+  std::vector<int32_t> labels;
+  for (int i = 0; i < 11; ++i) {  // odd count: the last batch is partial
+    std::vector<float> row(6, 0.0f);
+    row[i % 6] = 1.0f;
+    row[(i * 5 + 1) % 6] += 0.5f;
+    rows.push_back(row);
+    labels.push_back((i * 7) % 6);
+  }
+  TableNetwork net(rows);
+  const LabeledImages in_memory = Examples(labels);
+  LabeledImages streamed = Examples(labels);
+  streamed.pixels.clear();
+  auto source = std::make_shared<CountingSource>();
+  streamed.source = source;
+  std::vector<int32_t> reference(11, 2);
+  auto a = Evaluate(net, in_memory, 4, &reference);
+  auto b = Evaluate(net, streamed, 4, &reference);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->predictions, a->predictions);
+  EXPECT_EQ(b->top1, a->top1);
+  EXPECT_EQ(b->top5, a->top5);
+  EXPECT_EQ(b->agreement_top1, a->agreement_top1);
+  EXPECT_EQ(b->agreement_top5, a->agreement_top5);
+  EXPECT_EQ(source->reads, (std::vector<std::pair<int64_t, int64_t>>{{0, 4}, {4, 4}, {8, 3}}));
+}
+
+TEST(Evaluate, StreamErrorsPropagate) {
+  TableNetwork net({{1.0f, 0.0f}});
+  LabeledImages streamed = Examples({0});
+  streamed.pixels.clear();
+  streamed.source = std::make_shared<FailingSource>();
+  auto eval = Evaluate(net, streamed, 1);
+  EXPECT_EQ(eval.status().code(), absl::StatusCode::kDataLoss) << eval.status();
 }
 
 }  // namespace

@@ -21,12 +21,6 @@ uint32_t ReadBigEndian32(const uint8_t* p) {
 
 }  // namespace
 
-int64_t LabeledImages::example_size() const {
-  int64_t size = 1;
-  for (int64_t d : example_shape) size *= d;
-  return size;
-}
-
 absl::StatusOr<std::vector<uint8_t>> ReadMaybeGzipFile(const std::string& path) {
   gzFile file = gzopen(path.c_str(), "rb");
   if (file == nullptr) {

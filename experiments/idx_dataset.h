@@ -11,19 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "experiments/labeled_images.h"  // LabeledImages: idx sets are held in memory
 
 namespace quantbench {
-
-// A labelled image classification set held in memory as normalised floats.
-struct LabeledImages {
-  int64_t count = 0;
-  std::vector<int64_t> example_shape;  // e.g. {784} for 28x28 idx images (flattened)
-  std::vector<float> pixels;           // count * product(example_shape)
-  std::vector<int32_t> labels;         // count
-  int num_classes = 0;                 // max label + 1
-
-  int64_t example_size() const;
-};
 
 // Per-pixel normalisation: x' = (x * scale - mean) / std.
 struct PixelNormalization {

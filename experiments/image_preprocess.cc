@@ -314,4 +314,41 @@ absl::Status PreprocessImage(const RgbImage& image, const ImagePreprocessing& p,
   return absl::OkStatus();
 }
 
+absl::Status PreprocessImageBytes(const RgbImage& image, const ImagePreprocessing& p,
+                                  uint8_t* out) {
+  absl::Status valid = ValidatePreprocessing(p);
+  if (!valid.ok()) return valid;
+  absl::StatusOr<RgbImage> crop =
+      ResizeAndCenterCrop(image, ResolvedResizeShorter(p), p.crop_size, p.interpolation);
+  if (!crop.ok()) return crop.status();
+  const size_t plane = static_cast<size_t>(p.crop_size) * p.crop_size;
+  const uint8_t* pixels = crop->pixels.data();
+  for (int c = 0; c < 3; ++c) {
+    const int source = p.bgr ? 2 - c : c;
+    uint8_t* dst = out + c * plane;
+    for (size_t i = 0; i < plane; ++i) dst[i] = pixels[3 * i + source];
+  }
+  return absl::OkStatus();
+}
+
+ChannelNormalizer::ChannelNormalizer(const ImagePreprocessing& p) {
+  for (int c = 0; c < 3; ++c) {
+    for (int v = 0; v < 256; ++v) {
+      table_[c][v] = (static_cast<float>(v) / p.divisor - p.mean[c]) / p.std[c];
+    }
+  }
+}
+
+void ChannelNormalizer::Apply(const uint8_t* chw, int64_t images, int64_t plane,
+                              float* out) const {
+  for (int64_t n = 0; n < images; ++n) {
+    for (int c = 0; c < 3; ++c) {
+      const float* table = table_[c];
+      for (int64_t i = 0; i < plane; ++i) out[i] = table[chw[i]];
+      chw += plane;
+      out += plane;
+    }
+  }
+}
+
 }  // namespace quantbench

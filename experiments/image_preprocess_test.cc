@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -381,6 +383,56 @@ TEST(PresetArithmetic, OutputIsChannelMajor) {
   ASSERT_TRUE(PreprocessImage(image, caffe, out.data()).ok());
   EXPECT_EQ(out[0 * 4096 + 10 * 64 + 60], 255.0f - 103.939f);  // plane 0 is B: right is blue
   EXPECT_EQ(out[2 * 4096 + 10 * 64 + 2], 255.0f - 123.68f);    // plane 2 is R: left is red
+}
+
+}  // namespace
+}  // namespace quantbench
+
+namespace quantbench {
+namespace {
+
+// The stored form (8-bit CHW after resize + crop + channel order) normalised per batch must
+// give exactly PreprocessImage's floats: a cached set evaluates bit-identically.
+TEST(BytesThenNormalize, EqualsPreprocessImageBitForBit) {
+  const int sizes[][2] = {{1, 1}, {37, 53}, {227, 227}, {301, 160}, {18, 19}};
+  uint32_t seed = 5;
+  for (const std::string& name : ImagePreprocessingPresetNames()) {
+    for (Interpolation interpolation : {Interpolation::kPilBilinear, Interpolation::kBilinear}) {
+      for (const int crop : {1, 17, 224}) {
+        ImagePreprocessing p = *ImagePreprocessingPreset(name, crop, crop == 224 ? 0 : crop + 4);
+        p.interpolation = interpolation;
+        const ChannelNormalizer normalizer(p);
+        const size_t plane = static_cast<size_t>(crop) * crop;
+        // Several images in one Apply call, as a batch is normalised.
+        std::vector<uint8_t> bytes(3 * plane * std::size(sizes));
+        std::vector<float> reference(bytes.size());
+        for (size_t i = 0; i < std::size(sizes); ++i) {
+          const RgbImage image = Random(sizes[i][0], sizes[i][1], ++seed);
+          ASSERT_TRUE(PreprocessImageBytes(image, p, bytes.data() + i * 3 * plane).ok());
+          ASSERT_TRUE(PreprocessImage(image, p, reference.data() + i * 3 * plane).ok());
+        }
+        std::vector<float> normalized(bytes.size());
+        normalizer.Apply(bytes.data(), static_cast<int64_t>(std::size(sizes)),
+                         static_cast<int64_t>(plane), normalized.data());
+        EXPECT_EQ(std::memcmp(normalized.data(), reference.data(), reference.size() * sizeof(float)), 0)
+            << name << " " << InterpolationName(interpolation) << " S=" << crop;
+      }
+    }
+  }
+}
+
+TEST(BytesThenNormalize, BgrPresetSwapsPlanes) {
+  const RgbImage image = Constant(9, 9, 10, 20, 30);
+  const ImagePreprocessing caffe = *ImagePreprocessingPreset("keras-caffe", 3, 3);
+  std::vector<uint8_t> bytes(27);
+  ASSERT_TRUE(PreprocessImageBytes(image, caffe, bytes.data()).ok());
+  EXPECT_EQ(bytes[0], 30);   // plane 0 = blue
+  EXPECT_EQ(bytes[9], 20);   // green
+  EXPECT_EQ(bytes[18], 10);  // red
+  ImagePreprocessing bad = caffe;
+  bad.std[1] = 0.0f;
+  EXPECT_EQ(PreprocessImageBytes(image, bad, bytes.data()).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

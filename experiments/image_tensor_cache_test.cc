@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quantbench {
@@ -29,10 +32,23 @@ void WriteAll(const std::string& path, const std::vector<char>& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-std::vector<float> Values(size_t n) {
-  std::vector<float> values(n);
-  for (size_t i = 0; i < n; ++i) values[i] = static_cast<float>(i) * 0.25f - 7.0f;
+// Pseudo-random bytes (xorshift), so misplaced chunks or offsets cannot go unnoticed.
+std::vector<uint8_t> Values(size_t n, uint32_t seed = 12345) {
+  std::vector<uint8_t> values(n);
+  uint32_t x = seed;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    values[i] = static_cast<uint8_t>(x >> 24);
+  }
   return values;
+}
+
+int FilesIn(const std::string& dir) {
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) files += entry.is_regular_file();
+  return files;
 }
 
 TEST(ImageTensorCache, RoundTripAndNoTemporaryLeft) {
@@ -41,7 +57,7 @@ TEST(ImageTensorCache, RoundTripAndNoTemporaryLeft) {
   const std::string path = ImageTensorCachePath(dir, key);
   EXPECT_EQ(path.rfind(dir + "/images-", 0), 0u) << path;
   const std::vector<int64_t> shape = {2, 3, 5, 5};
-  const std::vector<float> values = Values(150);
+  const std::vector<uint8_t> values = Values(150);
   ASSERT_TRUE(SaveImageTensor(path, key, shape, values).ok());  // creates `dir`
   auto loaded = LoadImageTensor(path, key, shape);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -53,8 +69,8 @@ TEST(ImageTensorCache, RoundTripAndNoTemporaryLeft) {
   }
   EXPECT_EQ(files, 1);
   // Overwriting works (rename over an existing file).
-  std::vector<float> other = Values(150);
-  other[17] = 1e9f;
+  std::vector<uint8_t> other = Values(150);
+  other[17] ^= 0xff;
   ASSERT_TRUE(SaveImageTensor(path, key, shape, other).ok());
   EXPECT_EQ(*LoadImageTensor(path, key, shape), other);
 }
@@ -86,7 +102,7 @@ TEST(ImageTensorCache, CorruptionIsDataLoss) {
   const std::vector<char> good = ReadAll(path);
 
   std::vector<char> flipped = good;
-  flipped[good.size() / 2] ^= 0x10;  // inside the float data
+  flipped[good.size() / 2] ^= 0x10;  // inside the pixel data
   WriteAll(path, flipped);
   auto crc = LoadImageTensor(path, "key", shape);
   EXPECT_EQ(crc.status().code(), absl::StatusCode::kDataLoss) << crc.status();
@@ -117,6 +133,98 @@ TEST(ImageTensorCache, SaveChecksTheShape) {
   const std::string path = TempDir("cache-shape") + "/t.qbimg";
   EXPECT_FALSE(SaveImageTensor(path, "k", {2, 2}, Values(5)).ok());
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// A tensor bigger than the 8 MiB buffer the CRC pass streams through, written in odd-sized
+// chunks: read back exactly, at any offset, and a flipped byte in the last, partial CRC
+// chunk is still caught.
+TEST(ImageTensorCache, StreamedWriteAndRangedReadsOfAFileLargerThanAChunk) {
+  const std::string dir = TempDir("cache-stream");
+  const std::string path = dir + "/big.qbimg";
+  const std::vector<int64_t> shape = {7, 3, 613, 653};  // 8.4 MB, odd dimensions
+  const size_t total = size_t{7} * 3 * 613 * 653;
+  const std::vector<uint8_t> values = Values(total, 99);
+  auto writer = ImageTensorWriter::Create(path, "key", shape);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (size_t done = 0; done < total;) {
+    const size_t n = std::min<size_t>(1000003, total - done);
+    ASSERT_TRUE((*writer)->Append(values.data() + done, n).ok());
+    done += n;
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));  // nothing visible before the commit
+  auto committed = (*writer)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(FilesIn(dir), 1);
+
+  auto opened = ImageTensorFile::Open(path, "key", shape);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  for (const ImageTensorFile* file : {committed->get(), opened->get()}) {
+    EXPECT_EQ(file->elements(), total);
+    for (const auto& [offset, n] : std::vector<std::pair<size_t, size_t>>{
+             {0, 1}, {0, 1201}, {total - 17, 17}, {(size_t{8} << 20) - 3, 9}, {4567891, 600013}}) {
+      std::vector<uint8_t> got(n);
+      ASSERT_TRUE(file->Read(offset, n, got.data()).ok());
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), values.begin() + offset)) << offset;
+    }
+    uint8_t byte = 0;
+    EXPECT_EQ(file->Read(total, 1, &byte).code(), absl::StatusCode::kOutOfRange);
+    EXPECT_EQ(file->Read(total - 1, 2, &byte).code(), absl::StatusCode::kOutOfRange);
+  }
+
+  std::vector<char> bytes = ReadAll(path);
+  bytes[bytes.size() - 4 - 1000] ^= 0x01;  // past the first 8 MiB of the CRC pass
+  WriteAll(path, bytes);
+  auto corrupt = ImageTensorFile::Open(path, "key", shape);
+  EXPECT_EQ(corrupt.status().code(), absl::StatusCode::kDataLoss) << corrupt.status();
+}
+
+TEST(ImageTensorCache, WriterChecksTheCountAndLeavesNoTemporaryBehind) {
+  const std::string dir = TempDir("cache-writer");
+  const std::string path = dir + "/t.qbimg";
+  const std::vector<uint8_t> values = Values(30);
+  {
+    auto writer = ImageTensorWriter::Create(path, "k", {5, 6});
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE((*writer)->Append(values.data(), 29).ok());
+    EXPECT_EQ((*writer)->Append(values.data(), 2).code(), absl::StatusCode::kInvalidArgument);
+    auto short_commit = (*writer)->Commit();  // 29 of 30 values
+    EXPECT_EQ(short_commit.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*writer)->Append(values.data(), 1).code(), absl::StatusCode::kFailedPrecondition);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(FilesIn(dir), 0);
+  {
+    auto abandoned = ImageTensorWriter::Create(path, "k", {5, 6});
+    ASSERT_TRUE(abandoned.ok());
+    ASSERT_TRUE((*abandoned)->Append(values.data(), 10).ok());
+  }  // destroyed uncommitted, e.g. a JPEG failed halfway through decoding
+  EXPECT_EQ(FilesIn(dir), 0);
+}
+
+// An open file keeps reading what it verified when another writer replaces the path.
+TEST(ImageTensorCache, OpenFileSurvivesReplacement) {
+  const std::string path = TempDir("cache-replace") + "/t.qbimg";
+  const std::vector<uint8_t> first = Values(64, 1);
+  ASSERT_TRUE(SaveImageTensor(path, "k", {64}, first).ok());
+  auto file = ImageTensorFile::Open(path, "k", {64});
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(SaveImageTensor(path, "k", {64}, Values(64, 2)).ok());
+  std::vector<uint8_t> got(64);
+  ASSERT_TRUE((*file)->Read(0, 64, got.data()).ok());
+  EXPECT_EQ(got, first);
+}
+
+// A version-1 file (floats) from an older build is stale, not corrupt: it gets rewritten.
+TEST(ImageTensorCache, OlderFormatVersionIsFailedPrecondition) {
+  const std::string path = TempDir("cache-version") + "/t.qbimg";
+  ASSERT_TRUE(SaveImageTensor(path, "k", {4}, Values(4)).ok());
+  std::vector<char> bytes = ReadAll(path);
+  ASSERT_EQ(bytes[8], static_cast<char>(kImageTensorCacheVersion));
+  bytes[8] = 1;
+  WriteAll(path, bytes);
+  auto loaded = LoadImageTensor(path, "k", {4});
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition) << loaded.status();
+  EXPECT_NE(loaded.status().message().find("version 1"), std::string::npos) << loaded.status();
 }
 
 }  // namespace

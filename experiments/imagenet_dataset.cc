@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -28,6 +29,10 @@ namespace quantbench {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Decoding without an explicit chunk size writes about this many bytes per chunk: large
+// enough that the two decode threads rarely wait at a chunk boundary, small next to RAM.
+constexpr int64_t kDecodeChunkBytes = int64_t{64} << 20;
 
 bool IsJpegName(const std::string& name) {
   const size_t dot = name.rfind('.');
@@ -79,7 +84,11 @@ absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
 
 absl::StatusOr<std::string> CacheKey(const std::vector<std::string>& paths,
                                      const ImagePreprocessing& preprocessing) {
-  std::string key = absl::StrCat("quantbench image tensor\ndecoder: ", JpegLibraryVersion(),
+  // The format is part of the key, hence of the file name: builds that cache floats (format
+  // 1) and bytes (format 2) sharing a cache directory keep separate files instead of
+  // overwriting each other's.
+  std::string key = absl::StrCat("quantbench image tensor format ", kImageTensorCacheVersion,
+                                 "\ndecoder: ", JpegLibraryVersion(),
                                  "\n", PreprocessingKey(preprocessing), "\n");
   for (const std::string& path : paths) {
     struct stat st;
@@ -95,13 +104,14 @@ absl::StatusOr<std::string> CacheKey(const std::vector<std::string>& paths,
   return key;
 }
 
-// Decodes and preprocesses every path into `pixels` (count x example_size) on `threads`
-// threads. Returns the error of the first failing path in index order.
-absl::Status DecodeAll(const std::vector<std::string>& paths,
-                       const ImagePreprocessing& preprocessing, int threads,
-                       int64_t example_size, std::vector<float>* pixels, int64_t* warnings) {
-  const int64_t count = static_cast<int64_t>(paths.size());
-  std::vector<absl::Status> errors(paths.size());
+// Decodes and preprocesses paths [begin, end) into `bytes` (example_size 8-bit values each,
+// image begin first) on `threads` threads. Returns the error of the first failing path in
+// index order.
+absl::Status DecodeRange(const std::vector<std::string>& paths, int64_t begin, int64_t end,
+                         const ImagePreprocessing& preprocessing, int threads,
+                         int64_t example_size, uint8_t* bytes, int64_t* warnings) {
+  const int64_t count = end - begin;
+  std::vector<absl::Status> errors(static_cast<size_t>(count));
   std::atomic<int64_t> next{0};
   std::atomic<bool> failed{false};
   std::atomic<int64_t> warning_count{0};
@@ -109,12 +119,13 @@ absl::Status DecodeAll(const std::vector<std::string>& paths,
     while (!failed.load(std::memory_order_relaxed)) {
       const int64_t i = next.fetch_add(1);
       if (i >= count) return;
-      absl::StatusOr<RgbImage> image = DecodeJpegFile(paths[i]);
+      const std::string& path = paths[begin + i];
+      absl::StatusOr<RgbImage> image = DecodeJpegFile(path);
       absl::Status status = image.status();
       if (status.ok()) {
         warning_count += image->tolerated_warnings;
-        status = Annotate(PreprocessImage(*image, preprocessing, pixels->data() + i * example_size),
-                          paths[i]);
+        status = Annotate(PreprocessImageBytes(*image, preprocessing, bytes + i * example_size),
+                          path);
       }
       if (!status.ok()) {
         errors[i] = status;
@@ -127,13 +138,95 @@ absl::Status DecodeAll(const std::vector<std::string>& paths,
   for (int t = 1; t < n; ++t) workers.emplace_back(work);
   work();
   for (std::thread& worker : workers) worker.join();
-  *warnings = warning_count;
+  *warnings += warning_count;
   // Indices are handed out in order and a claimed image is always finished, so every image
   // before a failed one was processed: the first error here is the first bad file.
   for (const absl::Status& status : errors) {
     if (!status.ok()) return status;
   }
   return absl::OkStatus();
+}
+
+// Images per decoding chunk: options.decode_chunk_images, or about kDecodeChunkBytes worth.
+int64_t ChunkImages(const ImageFolderOptions& options, int64_t example_size) {
+  if (options.decode_chunk_images > 0) return options.decode_chunk_images;
+  return std::max<int64_t>(1, kDecodeChunkBytes / example_size);
+}
+
+// A JPEG set's examples: preprocessed 8-bit CHW pixels in the cache file (or, without a
+// usable cache, in memory), turned into floats by ChannelNormalizer as they are read.
+class ImageByteSource : public ExampleSource {
+ public:
+  ImageByteSource(const ImagePreprocessing& preprocessing, int64_t example_size,
+                  std::unique_ptr<ImageTensorFile> file, std::vector<uint8_t> bytes)
+      : normalizer_(preprocessing),
+        example_size_(example_size),
+        file_(std::move(file)),
+        bytes_(std::move(bytes)) {}
+
+  absl::Status Read(int64_t first, int64_t n, float* out) const override {
+    const int64_t plane = example_size_ / 3;
+    if (file_ == nullptr) {
+      normalizer_.Apply(bytes_.data() + first * example_size_, n, plane, out);
+      return absl::OkStatus();
+    }
+    // Staged a few images at a time, so a large request does not need n images of bytes on
+    // top of the n images of floats it returns.
+    const int64_t stage_images = std::max<int64_t>(1, std::min(n, kReadStageBytes / example_size_));
+    std::vector<uint8_t> stage(static_cast<size_t>(stage_images * example_size_));
+    for (int64_t done = 0; done < n; done += stage_images) {
+      const int64_t k = std::min(stage_images, n - done);
+      absl::Status read = file_->Read(static_cast<uint64_t>((first + done) * example_size_),
+                                      static_cast<size_t>(k * example_size_), stage.data());
+      if (!read.ok()) return read;
+      normalizer_.Apply(stage.data(), k, plane, out + done * example_size_);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static constexpr int64_t kReadStageBytes = int64_t{4} << 20;
+  const ChannelNormalizer normalizer_;
+  const int64_t example_size_;
+  const std::unique_ptr<ImageTensorFile> file_;  // null: the bytes are in bytes_
+  const std::vector<uint8_t> bytes_;
+};
+
+// Decodes every path chunk by chunk straight into a new cache file at `path`, so neither
+// the float tensor nor the whole byte tensor is ever in memory. Distinguishes the two ways
+// it can fail: a bad image (returned) and a cache that cannot be written (*write_error set,
+// OK returned with a null file, and the caller falls back to memory).
+absl::StatusOr<std::unique_ptr<ImageTensorFile>> DecodeIntoCacheFile(
+    const std::vector<std::string>& paths, const ImageFolderOptions& options,
+    int64_t example_size, const std::string& path, const std::string& key,
+    const std::vector<int64_t>& shape, int64_t* warnings, absl::Status* write_error) {
+  absl::StatusOr<std::unique_ptr<ImageTensorWriter>> writer =
+      ImageTensorWriter::Create(path, key, shape);
+  if (!writer.ok()) {
+    *write_error = writer.status();
+    return nullptr;
+  }
+  const int64_t count = static_cast<int64_t>(paths.size());
+  const int64_t chunk = std::min(count, ChunkImages(options, example_size));
+  std::vector<uint8_t> bytes(static_cast<size_t>(chunk * example_size));
+  for (int64_t begin = 0; begin < count; begin += chunk) {
+    const int64_t end = std::min(count, begin + chunk);
+    QB_RETURN_IF_ERROR(DecodeRange(paths, begin, end, options.preprocessing,
+                                   std::max(1, options.threads), example_size, bytes.data(),
+                                   warnings));
+    absl::Status appended =
+        (*writer)->Append(bytes.data(), static_cast<size_t>((end - begin) * example_size));
+    if (!appended.ok()) {
+      *write_error = appended;
+      return nullptr;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ImageTensorFile>> file = (*writer)->Commit();
+  if (!file.ok()) {
+    *write_error = file.status();
+    return nullptr;
+  }
+  return file;
 }
 
 }  // namespace
@@ -255,31 +348,48 @@ absl::StatusOr<LabeledImages> LoadImageFiles(const std::vector<std::string>& pat
   info->cache_hit = false;
   info->cache_path.clear();
   info->cache_note = "disabled";
+  info->in_memory = false;
+  std::unique_ptr<ImageTensorFile> file;
   if (!options.cache_dir.empty()) {
     QB_ASSIGN_OR_RETURN(key, CacheKey(paths, options.preprocessing));
     info->cache_path = ImageTensorCachePath(options.cache_dir, key);
-    absl::StatusOr<std::vector<float>> cached = LoadImageTensor(info->cache_path, key, shape);
+    absl::StatusOr<std::unique_ptr<ImageTensorFile>> cached =
+        ImageTensorFile::Open(info->cache_path, key, shape);
     if (cached.ok()) {
-      set.pixels = std::move(*cached);
+      file = *std::move(cached);
       info->cache_hit = true;
       info->cache_note = "hit";
     } else if (!absl::IsNotFound(cached.status())) {
       why_not_cached = std::string(cached.status().message());
     }
-  }
-  if (!info->cache_hit) {
-    set.pixels = AllocateFloats(static_cast<size_t>(set.count * example_size));
-    QB_RETURN_IF_ERROR(DecodeAll(paths, options.preprocessing, std::max(1, options.threads),
-                                 example_size, &set.pixels, &info->jpeg_warnings));
-    if (!options.cache_dir.empty()) {
-      absl::Status saved = SaveImageTensor(info->cache_path, key, shape, set.pixels);
+    if (file == nullptr) {
+      absl::Status write_error;
+      QB_ASSIGN_OR_RETURN(file, DecodeIntoCacheFile(paths, options, example_size,
+                                                    info->cache_path, key, shape,
+                                                    &info->jpeg_warnings, &write_error));
       info->cache_note = why_not_cached == "miss (no cache file)"
                              ? why_not_cached
                              : absl::StrCat(why_not_cached, "; recomputed");
       absl::StrAppend(&info->cache_note,
-                      saved.ok() ? "; written" : absl::StrCat("; cannot write: ", saved.message()));
+                      write_error.ok()
+                          ? "; written"
+                          : absl::StrCat("; cannot write: ", write_error.message(),
+                                         "; held in memory"));
     }
   }
+  std::vector<uint8_t> bytes;
+  if (file == nullptr) {
+    // No cache (or it cannot be written): the 8-bit tensor lives in memory. A failed cache
+    // write decodes from the start again, since the chunks already written are gone.
+    info->jpeg_warnings = 0;
+    info->in_memory = true;
+    bytes.resize(static_cast<size_t>(set.count * example_size));
+    QB_RETURN_IF_ERROR(DecodeRange(paths, 0, set.count, options.preprocessing,
+                                   std::max(1, options.threads), example_size, bytes.data(),
+                                   &info->jpeg_warnings));
+  }
+  set.source = std::make_shared<ImageByteSource>(options.preprocessing, example_size,
+                                                 std::move(file), std::move(bytes));
   info->loaded = set.count;
   info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return set;

@@ -1,6 +1,6 @@
 // ImageNet-style evaluation sets from JPEG folders, decoded (jpeg_codec.h), preprocessed
-// (image_preprocess.h) and returned as a LabeledImages: pixels NCHW float32,
-// example_shape {3, S, S}, one label per image.
+// (image_preprocess.h) and returned as a streamed LabeledImages (labeled_images.h): batches
+// of NCHW float32 through Examples(), example_shape {3, S, S}, one label per image.
 //
 // Dataset kinds:
 //   LoadLabeledImageFolder   a flat folder of images + a ground-truth file naming them:
@@ -37,17 +37,23 @@
 // result does not depend on the thread count or timing. On several bad files the error is
 // the first bad file in sorted order.
 //
-// Memory: count x 3 x S x S x 4 bytes, all in memory at once (the runner evaluates every
-// cell on the same in-memory set): 1,300 images at S = 224 are 783 MB; 50,000 would be
-// 30 GB, so bound the set with `limit` (there is no streaming mode yet). Peak use during a
-// load is the tensor plus one decoded image per thread.
+// Memory: the set is never held as floats. Each image is stored as its 3 x S x S 8-bit
+// samples after resize, crop and channel order (PreprocessImageBytes); the per-channel
+// normalisation is applied when a batch is read (LabeledImages::Examples), giving the same
+// floats as PreprocessImage. With a cache_dir the bytes are decoded chunk by chunk straight
+// into the cache file (decode_chunk_images at a time, about 64 MiB by default) and batches are
+// read from it with pread: the process holds one chunk while loading and one batch while
+// evaluating, and the page cache keeps the file warm when RAM allows (1,300 images at 224 are
+// 196 MB, 50,000 are 7.5 GB on disk). Without a cache_dir, or when the cache file cannot be
+// written, the bytes live in memory (count x 3 x S x S bytes, a quarter of the floats).
 //
-// Disk cache: with a non-empty cache_dir, the pixel tensor is cached in
+// Disk cache: with a non-empty cache_dir, the 8-bit pixel tensor is cached in
 // cache_dir/images-<hash>.qbimg (format in image_tensor_cache.h) keyed by the decoder
 // version, PreprocessingKey (preset, S, R, interpolation, divisor, mean, std, channel order)
 // and every image's absolute path, size and mtime (ns), in order. A valid file for the key is
 // loaded instead of decoding; a missing, stale or corrupt one (CRC mismatch, truncated) is
-// recomputed and rewritten atomically. Labels are never cached: the ground-truth file is
+// recomputed and rewritten atomically. The CRC is verified once, when the file is opened
+// (a streaming pass), not per batch. Labels are never cached: the ground-truth file is
 // re-read each time. Stale cache files for old keys are not deleted.
 #ifndef QUANTBENCH_EXPERIMENTS_IMAGENET_DATASET_H_
 #define QUANTBENCH_EXPERIMENTS_IMAGENET_DATASET_H_
@@ -71,7 +77,9 @@ struct ImageFolderOptions {
   int num_classes = kImageNetClasses;   // labels must be < this; LabeledImages::num_classes
                                         // (synset folders use the synset_words.txt count)
   int threads = 2;                      // decoding threads (>= 1)
-  std::string cache_dir;                // "" = no disk cache
+  std::string cache_dir;                // "" = no disk cache (pixels held in memory)
+  int64_t decode_chunk_images = 0;      // images decoded per chunk before they are written to
+                                        // the cache file; 0 = about 64 MiB of pixels
 };
 
 // What a load did, for logs and tests.
@@ -82,9 +90,11 @@ struct ImageLoadInfo {
   int64_t loaded = 0;    // images in the result
   int64_t jpeg_warnings = 0;  // tolerated libjpeg warnings (pixels intact), over all images
   bool cache_hit = false;     // pixels came from the disk cache
+  bool in_memory = false;     // pixels are held in memory (no cache_dir, or it was unwritable)
+                              // rather than read from the cache file per batch
   std::string cache_path;     // the cache file for this key ("" without cache_dir)
   // "disabled", "hit", "miss (no cache file); written", "<why it was unusable>; recomputed;
-  // written", or "...; cannot write: <error>" (the load itself still succeeds).
+  // written", or "...; cannot write: <error>; held in memory" (the load itself still succeeds).
   std::string cache_note;
   double seconds = 0;  // wall time of the whole load
 };

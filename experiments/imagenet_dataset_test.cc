@@ -2,16 +2,20 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "experiments/image_preprocess.h"
 #include "experiments/jpeg_codec.h"
 
 namespace quantbench {
@@ -59,10 +63,19 @@ ImageFolderOptions SmallOptions() {
   return options;
 }
 
+// Every example of a (streamed) set as one float vector.
+std::vector<float> AllPixels(const LabeledImages& set) {
+  std::vector<float> scratch;
+  absl::StatusOr<absl::Span<const float>> all = set.Examples(0, set.count, &scratch);
+  EXPECT_TRUE(all.ok()) << all.status();
+  if (!all.ok()) return {};
+  return std::vector<float>(all->begin(), all->end());
+}
+
 // The red value an image's plane 0 encodes (keras-tf), from its centre pixel.
 int RedOf(const LabeledImages& set, int64_t index) {
   const int64_t s = set.example_shape[1];
-  const float v = set.pixels[index * set.example_size() + (s / 2) * s + s / 2];
+  const float v = AllPixels(set)[index * set.example_size() + (s / 2) * s + s / 2];
   return static_cast<int>(std::lround((v + 1.0f) * 127.5f));
 }
 
@@ -100,7 +113,7 @@ TEST_F(ValFolderTest, ValTxtAndDatasetTxtGiveTheSameSortedSet) {
   ASSERT_TRUE(val.ok()) << val.status();
   EXPECT_EQ(val->count, 3);
   EXPECT_EQ(val->example_shape, (std::vector<int64_t>{3, 16, 16}));
-  EXPECT_EQ(val->pixels.size(), 3u * 3 * 16 * 16);
+  EXPECT_EQ(AllPixels(*val).size(), 3u * 3 * 16 * 16);
   EXPECT_EQ(val->labels, (std::vector<int32_t>{5, 2, 7}));  // a, b, c
   EXPECT_EQ(val->num_classes, 1000);
   EXPECT_NEAR(RedOf(*val, 0), 40, 2);
@@ -114,7 +127,7 @@ TEST_F(ValFolderTest, ValTxtAndDatasetTxtGiveTheSameSortedSet) {
   auto dataset = LoadLabeledImageFolder(images_, dir_ + "/dataset.txt", SmallOptions());
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   EXPECT_EQ(dataset->labels, val->labels);
-  EXPECT_EQ(dataset->pixels, val->pixels);
+  EXPECT_EQ(AllPixels(*dataset), AllPixels(*val));
 }
 
 TEST_F(ValFolderTest, LimitKeepsTheFirstInSortedOrder) {
@@ -134,7 +147,7 @@ TEST_F(ValFolderTest, ThreadCountDoesNotChangeTheResult) {
   auto a = LoadUnlabeledImageFolder(images_, one);
   auto b = LoadUnlabeledImageFolder(images_, three);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(a->pixels, b->pixels);
+  EXPECT_EQ(AllPixels(*a), AllPixels(*b));
 }
 
 TEST_F(ValFolderTest, MissingImageNamesTheFirstOneUnlessSkipped) {
@@ -174,7 +187,7 @@ TEST_F(ValFolderTest, GreyscaleAndTinyImagesLoad) {
   ASSERT_TRUE(set.ok()) << set.status();
   // Grey 77 in all three planes.
   for (int c = 0; c < 3; ++c) {
-    const float v = set->pixels[c * 256 + 8 * 16 + 8];
+    const float v = AllPixels(*set)[c * 256 + 8 * 16 + 8];
     EXPECT_NEAR((v + 1.0f) * 127.5f, 77.0f, 2.0f) << "plane " << c;
   }
   EXPECT_NEAR(RedOf(*set, 1), 120, 2);  // the 1 x 1 image, upscaled to 18 x 18
@@ -286,10 +299,13 @@ TEST_F(ValFolderTest, DiskCacheRoundTripAndCorruptionRecomputes) {
   EXPECT_TRUE(info.cache_hit);
   EXPECT_EQ(info.cache_note, "hit");
   EXPECT_EQ(info.cache_path, path);
-  EXPECT_EQ(second->pixels, first->pixels);
+  EXPECT_EQ(AllPixels(*second), AllPixels(*first));
   EXPECT_EQ(second->labels, first->labels);
 
-  // A flipped byte in the tensor: detected by the CRC, recomputed, rewritten.
+  // A flipped byte in the tensor: detected by the CRC, recomputed, rewritten. (`first` reads
+  // this very file, verified when it was opened; in-place edits after that are not seen, so
+  // keep its values from before the edit.)
+  const std::vector<float> expected = AllPixels(*first);
   {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(static_cast<std::streamoff>(fs::file_size(path) - 100));
@@ -300,7 +316,7 @@ TEST_F(ValFolderTest, DiskCacheRoundTripAndCorruptionRecomputes) {
   EXPECT_FALSE(info.cache_hit);
   EXPECT_NE(info.cache_note.find("CRC mismatch"), std::string::npos) << info.cache_note;
   EXPECT_NE(info.cache_note.find("recomputed; written"), std::string::npos) << info.cache_note;
-  EXPECT_EQ(third->pixels, first->pixels);
+  EXPECT_EQ(AllPixels(*third), expected);
   auto fourth = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
   EXPECT_TRUE(info.cache_hit);
 
@@ -319,6 +335,157 @@ TEST_F(ValFolderTest, DiskCacheRoundTripAndCorruptionRecomputes) {
   ASSERT_TRUE(touched.ok());
   EXPECT_FALSE(info.cache_hit);
   EXPECT_NE(info.cache_path, path);
+}
+
+// ---- streaming: the set is stored as 8-bit pixels (cache file or memory) and normalised
+// per batch; the floats must equal PreprocessImage's, the reference.
+
+// A JPEG of smooth gradients plus pseudo-random noise, so resizing does real work.
+void WriteNoisyJpeg(const std::string& path, int width, int height, uint32_t seed) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * 3);
+  uint32_t x = seed * 2654435761u + 1;
+  for (int y = 0; y < height; ++y) {
+    for (int i = 0; i < width; ++i) {
+      for (int c = 0; c < 3; ++c) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        const int gradient = (c == 0 ? i * 255 / width : c == 1 ? y * 255 / height : 128);
+        pixels[(static_cast<size_t>(y) * width + i) * 3 + c] =
+            static_cast<uint8_t>(std::clamp(gradient + static_cast<int>(x % 61) - 30, 0, 255));
+      }
+    }
+  }
+  auto jpeg = EncodeJpeg(pixels.data(), width, height, 3, 90);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status();
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(jpeg->data()), static_cast<std::streamsize>(jpeg->size()));
+}
+
+class StreamedSetTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = FreshDir("streamed");
+    // 7 images (odd), of odd and mixed sizes, landscape and portrait.
+    const int sizes[][2] = {{41, 29}, {23, 37}, {64, 64}, {17, 17}, {90, 31}, {33, 71}, {25, 26}};
+    for (int i = 0; i < 7; ++i) {
+      paths_.push_back(dir_ + "/img" + std::to_string(i) + ".jpg");
+      WriteNoisyJpeg(paths_.back(), sizes[i][0], sizes[i][1], static_cast<uint32_t>(i + 1));
+      labels_.push_back(i * 3);
+    }
+  }
+
+  // The reference: every image decoded and run through PreprocessImage into floats.
+  std::vector<float> Reference(const ImagePreprocessing& preprocessing) {
+    const size_t example = size_t{3} * preprocessing.crop_size * preprocessing.crop_size;
+    std::vector<float> all(paths_.size() * example);
+    for (size_t i = 0; i < paths_.size(); ++i) {
+      auto image = DecodeJpegFile(paths_[i]);
+      EXPECT_TRUE(image.ok()) << image.status();
+      EXPECT_TRUE(PreprocessImage(*image, preprocessing, all.data() + i * example).ok());
+    }
+    return all;
+  }
+
+  std::string dir_;
+  std::vector<std::string> paths_;
+  std::vector<int32_t> labels_;
+};
+
+TEST_F(StreamedSetTest, CacheFileInSeveralChunksEqualsMemoryAndTheFloatReference) {
+  for (const char* preset : {"torch", "keras-caffe", "keras-tf"}) {
+    SCOPED_TRACE(preset);
+    ImageFolderOptions options;
+    options.preprocessing = *ImagePreprocessingPreset(preset, 15, 19);  // odd S and R
+    options.threads = 2;
+    const std::vector<float> reference = Reference(options.preprocessing);
+
+    ImageLoadInfo memory_info;
+    auto memory = LoadImageFiles(paths_, labels_, options, &memory_info);
+    ASSERT_TRUE(memory.ok()) << memory.status();
+    EXPECT_TRUE(memory_info.in_memory);
+    EXPECT_TRUE(memory->pixels.empty());  // never materialised as floats
+
+    options.cache_dir = FreshDir(std::string("streamed-cache-") + preset);
+    options.decode_chunk_images = 3;  // chunks of 3, 3, 1
+    ImageLoadInfo written_info;
+    auto written = LoadImageFiles(paths_, labels_, options, &written_info);
+    ASSERT_TRUE(written.ok()) << written.status();
+    EXPECT_FALSE(written_info.in_memory);
+    EXPECT_EQ(written_info.cache_note, "miss (no cache file); written");
+    ImageLoadInfo hit_info;
+    auto hit = LoadImageFiles(paths_, labels_, options, &hit_info);
+    ASSERT_TRUE(hit.ok()) << hit.status();
+    EXPECT_TRUE(hit_info.cache_hit);
+
+    for (const LabeledImages* set : {&*memory, &*written, &*hit}) {
+      EXPECT_EQ(set->labels, labels_);
+      const std::vector<float> all = AllPixels(*set);
+      ASSERT_EQ(all.size(), reference.size());
+      EXPECT_EQ(std::memcmp(all.data(), reference.data(), all.size() * sizeof(float)), 0);
+      // Batches at odd offsets are the matching slices.
+      std::vector<float> scratch;
+      const int64_t example = set->example_size();
+      for (const auto& [first, n] : std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {2, 3}, {6, 1}, {1, 6}, {7, 0}}) {
+        auto batch = set->Examples(first, n, &scratch);
+        ASSERT_TRUE(batch.ok()) << batch.status();
+        ASSERT_EQ(static_cast<int64_t>(batch->size()), n * example);
+        EXPECT_TRUE(std::equal(batch->begin(), batch->end(), reference.begin() + first * example))
+            << first << "+" << n;
+      }
+      EXPECT_EQ(set->Examples(6, 2, &scratch).status().code(), absl::StatusCode::kOutOfRange);
+      EXPECT_EQ(set->Examples(-1, 1, &scratch).status().code(), absl::StatusCode::kOutOfRange);
+    }
+  }
+}
+
+TEST_F(StreamedSetTest, BadImageInALaterChunkFailsAndLeavesNoCacheFile) {
+  std::ofstream(paths_[5], std::ios::binary | std::ios::trunc) << "not a jpeg at all";
+  ImageFolderOptions options;
+  options.preprocessing = *ImagePreprocessingPreset("torch", 15, 19);
+  options.cache_dir = FreshDir("streamed-bad");
+  options.decode_chunk_images = 2;  // images 0-3 are already written when 5 fails
+  ImageLoadInfo info;
+  auto set = LoadImageFiles(paths_, labels_, options, &info);
+  ExpectStatus(set.status(), absl::StatusCode::kDataLoss, {paths_[5]});
+  EXPECT_TRUE(fs::is_empty(options.cache_dir));  // neither the file nor a temporary
+}
+
+TEST_F(StreamedSetTest, UnwritableCacheFallsBackToMemory) {
+  WriteText(dir_ + "/a-file", "x");
+  ImageFolderOptions options;
+  options.preprocessing = *ImagePreprocessingPreset("keras-tf", 15, 19);
+  options.cache_dir = dir_ + "/a-file/images";  // its parent is a file: cannot be created
+  ImageLoadInfo info;
+  auto set = LoadImageFiles(paths_, labels_, options, &info);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_TRUE(info.in_memory);
+  EXPECT_NE(info.cache_note.find("cannot write"), std::string::npos) << info.cache_note;
+  const std::vector<float> all = AllPixels(*set);
+  const std::vector<float> reference = Reference(options.preprocessing);
+  EXPECT_EQ(std::memcmp(all.data(), reference.data(), all.size() * sizeof(float)), 0);
+}
+
+// A cache file written before this build (version 1, floats) is recomputed, not misread.
+TEST_F(StreamedSetTest, OldFormatCacheIsRecomputed) {
+  ImageFolderOptions options;
+  options.preprocessing = *ImagePreprocessingPreset("torch", 15, 19);
+  options.cache_dir = FreshDir("streamed-old");
+  ImageLoadInfo info;
+  ASSERT_TRUE(LoadImageFiles(paths_, labels_, options, &info).ok());
+  {
+    std::fstream file(info.cache_path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8);
+    file.put('\x01');  // version 1
+  }
+  auto set = LoadImageFiles(paths_, labels_, options, &info);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_FALSE(info.cache_hit);
+  EXPECT_NE(info.cache_note.find("format version 1"), std::string::npos) << info.cache_note;
+  EXPECT_NE(info.cache_note.find("recomputed; written"), std::string::npos) << info.cache_note;
+  const std::vector<float> all = AllPixels(*set);
+  const std::vector<float> reference = Reference(options.preprocessing);
+  EXPECT_EQ(std::memcmp(all.data(), reference.data(), all.size() * sizeof(float)), 0);
 }
 
 // ---- the staged ImageNet validation subset, if this machine has it
@@ -351,7 +518,7 @@ TEST(RealImageNet, First20OfDatasetTxtMatchValTxt) {
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   EXPECT_EQ(dataset->count, 20);
   EXPECT_EQ(dataset->example_shape, (std::vector<int64_t>{3, 224, 224}));
-  EXPECT_EQ(dataset->pixels.size(), 20u * 3 * 224 * 224);
+  EXPECT_EQ(AllPixels(*dataset).size(), 20u * 3 * 224 * 224);
   EXPECT_EQ(dataset->num_classes, 1000);
 
   // The same 20 files through the 50,000-line val.txt (most of it absent here).
@@ -362,11 +529,12 @@ TEST(RealImageNet, First20OfDatasetTxtMatchValTxt) {
   EXPECT_EQ(info.listed, 50000);
   EXPECT_EQ(info.missing, 50000 - 1300);
   EXPECT_EQ(val->labels, dataset->labels);
-  EXPECT_EQ(val->pixels, dataset->pixels);
+  EXPECT_EQ(AllPixels(*val), AllPixels(*dataset));
   // Sorted, so the first is the lowest-numbered file: ILSVRC2012_val_00000347.JPEG, 472.
   EXPECT_EQ(dataset->labels[0], 472);
   // Normalised values stay in the torch range [(0 - 0.485) / 0.229, (1 - 0.406) / 0.225].
-  for (float v : dataset->pixels) {
+  const std::vector<float> pixels = AllPixels(*dataset);
+  for (float v : pixels) {
     ASSERT_GE(v, -2.12f);
     ASSERT_LE(v, 2.65f);
   }

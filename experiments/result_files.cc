@@ -67,6 +67,15 @@ std::string SweepMarkdown(const nlohmann::json& sweep) {
     absl::StrAppendFormat(&out, "fp32 baseline: **%s %%** top-1, %s %% top-5 on %d images; %s weights, %.1f KiB.\n\n",
                           percent(fp32["top1"]), percent(fp32["top5"]), sweep["dataset"]["examples"].get<int64_t>(),
                           source, fp32["model_bytes"].get<double>() / 1024.0);
+    if (sweep.contains("activations")) {
+      const nlohmann::json& a = sweep["activations"];
+      absl::StrAppendFormat(&out,
+                            "Activations: %d-bit uniform per tensor on the inputs of %d conv/dense layers (%s "
+                            "calibration on %d images) in every cell below; with fp32 weights they alone give **%s %%** "
+                            "top-1.\n\n",
+                            a["bits"].get<int>(), a["quantized_sites"].get<int>(), a["calibration"].get<std::string>(),
+                            a["calibration_images"].get<int>(), percent(a["fp32_weights"]["top1"]));
+    }
     absl::StrAppend(&out, "## Top-1 accuracy (%) vs weight bits\n\n",
                     Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) { return percent(c["top1"]); }));
     if (fp32.contains("top5") && !fp32["top5"].is_null()) {

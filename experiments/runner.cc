@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "experiments/activation_calibration.h"
 #include "experiments/config.h"
 #include "experiments/environment.h"
 #include "experiments/evaluate.h"
@@ -151,6 +152,32 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
                     {"parameters", parameter_count},
                     {"eval_seconds", baseline.seconds},
                     {"weights", model.weights}};
+
+  // Activation quantization: calibrated once on the fp32 network, then active for every cell
+  // (and measured alone, fp32 weights, so a table can separate the two sources of damage).
+  if (config.activations().bits() > 0) {
+    const ActivationQuantization& spec = config.activations();
+    QB_ASSIGN_OR_RETURN(ActivationCalibrationResult calibration, CalibrateActivations(network, test, spec, batch));
+    QB_RETURN_IF_ERROR(network.SetActivationQuantization(calibration.params));
+    QB_ASSIGN_OR_RETURN(Evaluation act_only, Evaluate(network, test, batch, &baseline.predictions));
+    nlohmann::json sites = nlohmann::json::object();
+    for (const auto& [site, p] : calibration.params) {
+      sites[site] = {{"scale", p.scale}, {"zero_point", p.zero_point}};
+    }
+    result["activations"] = {
+        {"bits", spec.bits()},
+        {"calibration", spec.calibration().empty() ? "minmax" : spec.calibration()},
+        {"calibration_images", calibration.images},
+        {"calibration_set", "the first calibration_images images of the evaluation set"},
+        {"quantized_sites", calibration.params.size()},
+        {"skipped_sites", calibration.skipped},
+        {"sites", sites},
+        {"fp32_weights", {{"top1", accuracy(act_only.top1)},
+                          {"top5", accuracy(act_only.top5)},
+                          {"top1_agreement_with_fp32", act_only.agreement_top1}}}};
+    log(absl::StrFormat("activations: %d bits on %d layer inputs (calibrated on %d images); fp32 weights: top-1 %.2f %%",
+                        spec.bits(), calibration.params.size(), calibration.images, 100 * act_only.top1));
+  }
 
   // The sweep.
   const bool packed = config.execution() == Experiment::PACKED;
