@@ -349,6 +349,14 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
     if (o.bits() < 0 || o.bits() > 16) return Invalid(locator, {{"layers"}, {"overrides", i}, {"bits"}}, "expected 0 (follow the sweep) or 1..16");
   }
 
+  if (config.network().random_init().calibrate_batchnorm_images() < 0) {
+    return Invalid(locator, {{"network"}, {"random_init"}, {"calibrate_batchnorm_images"}}, "must be >= 0 (0 = off)");
+  }
+  if (config.network().random_init().calibrate_batchnorm_images() > 0 &&
+      config.network().batchnorm() != NetworkSpec::KEEP) {
+    return Invalid(locator, {{"network"}, {"batchnorm"}},
+                   "random_init.calibrate_batchnorm_images needs batchnorm: KEEP (folded BatchNorm has no statistics left)");
+  }
   const ActivationQuantization& act = config.activations();
   if (act.bits() != 0 && (act.bits() < 2 || act.bits() > 16)) {
     return Invalid(locator, {{"activations"}, {"bits"}}, "expected 0 (off) or 2..16");

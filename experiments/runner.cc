@@ -21,6 +21,7 @@
 #include "kernels/atomic_file.h"
 #include "kernels/packed_gemm.h"
 #include "kernels/status_macros.h"
+#include "networks/batchnorm_calibration.h"
 #include "networks/threads.h"
 #include "quantizers/quantizer.h"
 
@@ -122,6 +123,22 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
   const LabeledImages& test = dataset.data;
   log(absl::StrFormat("dataset: %d examples", test.count));
   const int batch = config.network().eval_batch();
+  if (config.network().random_init().calibrate_batchnorm_images() > 0) {
+    // Seeded weights: BatchNorm statistics from real images, before anything is measured.
+    const int64_t n = std::min<int64_t>(config.network().random_init().calibrate_batchnorm_images(), test.count);
+    if (!model.graph.has_value() || n < 1) {
+      return absl::InvalidArgumentError("network.random_init.calibrate_batchnorm_images: needs an image network and images");
+    }
+    std::vector<float> scratch;
+    QB_ASSIGN_OR_RETURN(absl::Span<const float> images, test.Examples(0, n, &scratch));
+    QB_RETURN_IF_ERROR(Annotate(RecalibrateBatchNorm(*model.graph, &model.fp32, images, static_cast<int>(n)),
+                                "recalibrating BatchNorm"));
+    *model.working = model.fp32;
+    QB_RETURN_IF_ERROR(network.SyncParams());
+    model.weights["batchnorm_recalibrated_on"] =
+        absl::StrCat("the first ", n, " evaluation images (running mean/var re-estimated layer by layer)");
+    log(absl::StrFormat("BatchNorm statistics re-estimated on %d images", n));
+  }
   QB_ASSIGN_OR_RETURN(Evaluation baseline, Evaluate(network, test, batch));
   int64_t fp32_bytes = 0, parameter_count = 0;
   for (const Parameter& p : model.fp32.parameters()) {

@@ -137,5 +137,33 @@ TEST_F(SweepEndToEnd, SkipFirstAndLastKeepsThoseLayersExact) {
   EXPECT_EQ((*cell)["layers"][0]["layer"], "fc2");
 }
 
+TEST_F(SweepEndToEnd, ActivationQuantizationIsCalibratedAndReported) {
+  config_.mutable_activations()->set_bits(8);
+  config_.mutable_activations()->set_calibration_images(500);
+  config_.mutable_activations()->add_skip_layers("fc1");
+  config_.clear_bits();
+  config_.add_bits(8);
+  auto sweep = RunSweep(config_, options_);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  const nlohmann::json& a = (*sweep)["activations"];
+  EXPECT_EQ(a["calibration_images"], 500);
+  // fc1 reads the image: skipped; fc2 and fc3 read ReLU outputs.
+  EXPECT_EQ(a["quantized_sites"], 2);
+  EXPECT_EQ(a["skipped_sites"], nlohmann::json({"fc1"}));
+  EXPECT_TRUE(a["sites"].contains("fc2"));
+  // Post-ReLU tensors get zero point 0 (unsigned grid).
+  EXPECT_EQ(a["sites"]["fc2"]["zero_point"], 0);
+  // 8-bit activations barely move an MLP: within 2 points of fp32, alone and with 8-bit weights.
+  const double fp32 = (*sweep)["fp32"]["top1"];
+  EXPECT_NEAR(a["fp32_weights"]["top1"].get<double>(), fp32, 0.02);
+  EXPECT_NEAR((*Cell(*sweep, "linear", 8))["top1"].get<double>(), fp32, 0.02);
+  EXPECT_NE(SweepMarkdown(*sweep).find("Activations: 8-bit uniform per tensor on the inputs of 2"), std::string::npos);
+
+  config_.mutable_activations()->add_skip_layers("fc9");
+  auto bad = RunSweep(config_, options_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("activations.skip_layers[1]"), std::string::npos) << bad.status();
+}
+
 }  // namespace
 }  // namespace quantbench
