@@ -11,19 +11,28 @@
 //     turned into 16 weights (cvt - zero point, vpermps for a per-layer table, vpermt2ps for
 //     per-row tables), then one FMA per activation row.
 //
-// Work is split into (row block, tile of up to kMaxTile activation rows) tasks; the decoded
-// codes of a group are reused across the tile's rows in registers. Each output is computed by
-// exactly one task in a fixed order, so results do not depend on the thread count.
+// Blocking. int8 uniform/ternary: x is quantized into tiles of 8 rows stored interleaved (per
+// column group, the 8 rows' 4 bytes side by side), and a register-blocked microkernel runs a
+// panel of 3 row blocks (48 rows) x 8 activation rows = 24 zmm accumulators: each decoded vector
+// feeds 8 vpdpbusd, each broadcast 3. Panels are the outer loop, so a panel's codes stay in
+// L1/L2 while the activation tiles stream past. fp32 and int8-codebook: tasks of (row block, up
+// to kMaxTile activation rows), decoded codes reused across the tile's rows in registers.
+// Threads take chunks (3 row blocks, or one activation tile) on demand; each output is computed
+// by exactly one chunk in a fixed order, so results do not depend on the thread count. Calls
+// under 2^19 multiply-adds stay on the calling thread.
 #include "kernels/packed_gemm_avx512.h"
 
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/gemm_validation.h"
 #include "kernels/packed_layout.h"
 
@@ -84,6 +93,13 @@ inline __mmask16 RowMask(int64_t valid) {
   return valid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1u);
 }
 
+// Activation rows per tile of the int8 activation buffer (see Problem::q).
+constexpr int kActTile = 8;
+// Row blocks per panel of the int8 uniform/ternary kernel: 3 x 16 rows x 8 activation rows =
+// 24 int32 accumulators, plus 3 decoded code vectors and a broadcast, fit the 32 zmm registers.
+// Each broadcast activation dword then feeds 3 vpdpbusd and each decoded vector up to 8.
+constexpr int kPanelBlocks = 3;
+
 // Everything a task needs; built once per call.
 struct Problem {
   const PackedMatrix* w;
@@ -92,12 +108,21 @@ struct Problem {
   int64_t super_blocks;
   int64_t row_block_bytes;
   int64_t plane_bytes;
-  // int8 activations, padded_cols per row, zero padded.
+  // int8 activations, zero padded to padded_cols, stored in tiles of `q_tile` rows: tile t
+  // (rows q_tile*t .. +h-1, h = min(q_tile, m - q_tile*t)) starts at q + q_tile*t*padded_cols
+  // and holds, for each column group gi (4 columns), its h rows' 4 bytes one after the other
+  // (byte (gi*h + i)*4 + j). A microkernel over those h rows thus reads one sequential stream
+  // with compile-time offsets. q_tile = 1 is plain row-major (the codebook kernel's layout).
   const int8_t* q = nullptr;
+  int q_tile = 1;
   const float* q_scale = nullptr;
   const int32_t* q_sum = nullptr;
-  // fp32 activations, padded_cols per row, zero padded.
-  const float* xf = nullptr;
+  // fp32 activations are read in place (x, x_stride); only the last, partial super-block of
+  // columns goes through a zero-padded copy on the stack.
+  const float* x = nullptr;
+  int64_t x_stride = 0;
+  int64_t full_super_blocks = 0;  // cols / 32
+  int tail_cols = 0;              // cols % 32
 };
 
 // Epilogue of packed_gemm.h on 16 outputs (rows r0.., activation row m), then the store.
@@ -126,77 +151,107 @@ constexpr int ChainsPerRow() {
   return TILE == 1 ? 4 : (TILE == 2 ? 2 : 1);
 }
 
-// acc[i] = sum_k q[m0 + i, k] * code(r, k) over one plane of one row block (16 rows).
-template <int BITS, int TILE>
-inline __attribute__((always_inline)) void DotInt8(const Problem& pb, const uint8_t* block, int64_t m0, __m512i* acc) {
-  constexpr int kChains = ChainsPerRow<TILE>();
-  __m512i part[TILE * kChains];
+// acc[b * MT + i] = sum_k q[m0 + i, k] * code(16 * (rb0 + b) + lane, k) over one plane, for RB
+// consecutive row blocks starting at `block` and the MT activation rows of the tile at `qt`
+// (interleaved layout, see Problem::q). The register-blocked core of the int8 GEMM: per column
+// group, RB decodes (one load + shift + AND each) and MT broadcasts feed RB * MT vpdpbusd.
+template <int BITS, int RB, int MT>
+inline __attribute__((always_inline)) void DotInt8Panel(const Problem& pb, const uint8_t* block,
+                                                        const int8_t* qt, __m512i* acc) {
+  // Short panels (GEMV) split each sum into independent chains so they are not bound by the
+  // vpdpbusd latency; integer sums are exact, so the split does not change any result.
+  constexpr int kChains = RB * MT >= 8 ? 1 : (RB * MT >= 4 ? 2 : 4);
+  __m512i part[RB * MT * kChains];
+#pragma GCC unroll 64
   for (auto& a : part) a = _mm512_setzero_si512();
-  const int8_t* q = pb.q + m0 * pb.padded_cols;
-  const int64_t qs = pb.padded_cols;
   const int64_t sb_bytes = packed_layout::SuperBlockBytes(BITS);
+  const int64_t rbb = pb.row_block_bytes;
   for (int64_t sb = 0; sb < pb.super_blocks; ++sb) {
     const uint8_t* p = block + sb * sb_bytes;
-    const int8_t* qk = q + sb * kSuperBlockCols;
+    const int8_t* qk = qt + sb * kSuperBlockCols * MT;
     Unroll<8>([&](auto g) __attribute__((always_inline)) {
       constexpr int G = decltype(g)::value;
-      const __m512i codes = DecodeGroup<BITS, G>(p);
-      #pragma GCC unroll 16
-      for (int i = 0; i < TILE; ++i) {
-        __m512i& a = part[i * kChains + G % kChains];
-        a = _mm512_dpbusd_epi32(a, codes, _mm512_set1_epi32(Load4Bytes(qk + i * qs + 4 * G)));
+      __m512i codes[RB];
+#pragma GCC unroll 4
+      for (int b = 0; b < RB; ++b) codes[b] = DecodeGroup<BITS, G>(p + b * rbb);
+#pragma GCC unroll 16
+      for (int i = 0; i < MT; ++i) {
+        const __m512i qv = _mm512_set1_epi32(Load4Bytes(qk + (G * MT + i) * 4));
+#pragma GCC unroll 4
+        for (int b = 0; b < RB; ++b) {
+          __m512i& a = part[(b * MT + i) * kChains + G % kChains];
+          a = _mm512_dpbusd_epi32(a, codes[b], qv);
+        }
       }
     });
   }
-  #pragma GCC unroll 16
-  for (int i = 0; i < TILE; ++i) {
-    acc[i] = part[i * kChains];
-    #pragma GCC unroll 16
-    for (int c = 1; c < kChains; ++c) acc[i] = _mm512_add_epi32(acc[i], part[i * kChains + c]);
+#pragma GCC unroll 32
+  for (int j = 0; j < RB * MT; ++j) {
+    acc[j] = part[j * kChains];
+#pragma GCC unroll 4
+    for (int c = 1; c < kChains; ++c) acc[j] = _mm512_add_epi32(acc[j], part[j * kChains + c]);
   }
 }
 
-// kUniform, kTernary, kTernaryPlanes with int8 activations.
-template <int BITS, int TILE>
-void TileInt8Linear(const Problem& pb, int64_t rb, int64_t m0) {
+// kUniform, kTernary, kTernaryPlanes with int8 activations: rows of RB row blocks from rb0,
+// activation rows m0 .. m0 + MT - 1 (tile m0 / kActTile of the interleaved buffer).
+template <int BITS, int RB, int MT>
+void PanelInt8Linear(const Problem& pb, int64_t rb0, int64_t m0) {
   const PackedMatrix& w = *pb.w;
-  const int64_t r0 = rb * kRowBlock;
-  const __mmask16 rows = RowMask(w.rows - r0);
-  const uint8_t* block = w.data.get() + rb * pb.row_block_bytes;
-  __m512 y[TILE];
-  __m512i acc[TILE];
+  const uint8_t* block = w.data.get() + rb0 * pb.row_block_bytes;
+  const int8_t* qt = pb.q + m0 * pb.padded_cols;
+  __m512 y[RB * MT];
+  __m512i acc[RB * MT];
   if (w.format == PackedFormat::kUniform) {
-    DotInt8<BITS, TILE>(pb, block, m0, acc);
-    const __m512 scale = _mm512_maskz_loadu_ps(rows, w.scale.data() + r0);
-    const __m512i zp2 = _mm512_maskz_loadu_epi32(rows, w.zero_point_x2.data() + r0);
-    #pragma GCC unroll 16
-    for (int i = 0; i < TILE; ++i) {
-      // acc = 2 * dot - zero_point_x2 * sum(q);  y = acc * (s * scale * 0.5f)
-      const __m512i a = _mm512_sub_epi32(_mm512_slli_epi32(acc[i], 1),
-                                         _mm512_mullo_epi32(zp2, _mm512_set1_epi32(pb.q_sum[m0 + i])));
-      const __m512 f = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(pb.q_scale[m0 + i]), scale),
-                                     _mm512_set1_ps(0.5f));
-      y[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(a), f);
+    DotInt8Panel<BITS, RB, MT>(pb, block, qt, acc);
+#pragma GCC unroll 4
+    for (int b = 0; b < RB; ++b) {
+      const int64_t r0 = (rb0 + b) * kRowBlock;
+      const __mmask16 rows = RowMask(w.rows - r0);
+      const __m512 scale = _mm512_maskz_loadu_ps(rows, w.scale.data() + r0);
+      const __m512i zp2 = _mm512_maskz_loadu_epi32(rows, w.zero_point_x2.data() + r0);
+#pragma GCC unroll 16
+      for (int i = 0; i < MT; ++i) {
+        // acc = 2 * dot - zero_point_x2 * sum(q);  y = acc * (s * scale * 0.5f)
+        const __m512i a = _mm512_sub_epi32(
+            _mm512_slli_epi32(acc[b * MT + i], 1),
+            _mm512_mullo_epi32(zp2, _mm512_set1_epi32(pb.q_sum[m0 + i])));
+        const __m512 f = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(pb.q_scale[m0 + i]), scale),
+                                       _mm512_set1_ps(0.5f));
+        y[b * MT + i] = _mm512_mul_ps(_mm512_cvtepi32_ps(a), f);
+      }
     }
   } else {
-    #pragma GCC unroll 16
-    for (int i = 0; i < TILE; ++i) y[i] = _mm512_setzero_ps();
+#pragma GCC unroll 32
+    for (int j = 0; j < RB * MT; ++j) y[j] = _mm512_setzero_ps();
     for (int p = 0; p < w.planes; ++p) {
-      DotInt8<BITS, TILE>(pb, block + p * pb.plane_bytes, m0, acc);
-      const __m512 scale = _mm512_maskz_loadu_ps(rows, w.scale.data() + p * w.rows + r0);
-      #pragma GCC unroll 16
-      for (int i = 0; i < TILE; ++i) {
-        // Stored codes are t + 1: sum(q * t) = dot - sum(q).
-        const __m512i a = _mm512_sub_epi32(acc[i], _mm512_set1_epi32(pb.q_sum[m0 + i]));
-        const __m512 f = _mm512_mul_ps(_mm512_set1_ps(pb.q_scale[m0 + i]), scale);
-        const __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(a), f);
-        // kTernary: y = term (the reference returns the product itself, not 0 + product).
-        y[i] = (w.format == PackedFormat::kTernary) ? term : _mm512_add_ps(y[i], term);
+      DotInt8Panel<BITS, RB, MT>(pb, block + p * pb.plane_bytes, qt, acc);
+#pragma GCC unroll 4
+      for (int b = 0; b < RB; ++b) {
+        const int64_t r0 = (rb0 + b) * kRowBlock;
+        const __mmask16 rows = RowMask(w.rows - r0);
+        const __m512 scale = _mm512_maskz_loadu_ps(rows, w.scale.data() + p * w.rows + r0);
+#pragma GCC unroll 16
+        for (int i = 0; i < MT; ++i) {
+          // Stored codes are t + 1: sum(q * t) = dot - sum(q).
+          const __m512i a =
+              _mm512_sub_epi32(acc[b * MT + i], _mm512_set1_epi32(pb.q_sum[m0 + i]));
+          const __m512 f = _mm512_mul_ps(_mm512_set1_ps(pb.q_scale[m0 + i]), scale);
+          const __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(a), f);
+          // kTernary: y = term (the reference returns the product itself, not 0 + product).
+          y[b * MT + i] =
+              (w.format == PackedFormat::kTernary) ? term : _mm512_add_ps(y[b * MT + i], term);
+        }
       }
     }
   }
-  #pragma GCC unroll 16
-  for (int i = 0; i < TILE; ++i) StoreWithEpilogue(pb, m0 + i, r0, rows, y[i]);
+#pragma GCC unroll 4
+  for (int b = 0; b < RB; ++b) {
+    const int64_t r0 = (rb0 + b) * kRowBlock;
+    const __mmask16 rows = RowMask(w.rows - r0);
+#pragma GCC unroll 16
+    for (int i = 0; i < MT; ++i) StoreWithEpilogue(pb, m0 + i, r0, rows, y[b * MT + i]);
+  }
 }
 
 // The 16-entry table of each row of the block, transposed so lane i of column l is row i's
@@ -316,19 +371,18 @@ struct RowTableValues {
   }
 };
 
-// acc[i] = sum_k x[m0 + i, k] * value(code(r, k)) over one plane of one row block.
+// acc[i] = sum_k x[m0 + i, k] * value(code(r, k)) over one plane of one row block. x is read
+// where the caller left it; only the last partial super-block of columns is copied, zero
+// padded, because padding codes can have nonzero values (code 0 - zero point) and must meet x = 0.
 template <int BITS, int TILE, class Values>
 inline __attribute__((always_inline)) void DotFloat(const Problem& pb, const uint8_t* block, int64_t m0, const Values& values,
                      __m512* acc) {
   constexpr int kChains = ChainsPerRow<TILE>();
   __m512 part[TILE * kChains];
   for (auto& a : part) a = _mm512_setzero_ps();
-  const float* x = pb.xf + m0 * pb.padded_cols;
-  const int64_t xs = pb.padded_cols;
+  const float* x = pb.x + m0 * pb.x_stride;
   const int64_t sb_bytes = packed_layout::SuperBlockBytes(BITS);
-  for (int64_t sb = 0; sb < pb.super_blocks; ++sb) {
-    const uint8_t* p = block + sb * sb_bytes;
-    const float* xk = x + sb * kSuperBlockCols;
+  auto super_block = [&](const uint8_t* p, const float* xk, int64_t xs) __attribute__((always_inline)) {
     Unroll<8>([&](auto g) __attribute__((always_inline)) {
       constexpr int G = decltype(g)::value;
       const __m512i codes = DecodeGroup<BITS, G>(p);
@@ -342,6 +396,17 @@ inline __attribute__((always_inline)) void DotFloat(const Problem& pb, const uin
         }
       });
     });
+  };
+  for (int64_t sb = 0; sb < pb.full_super_blocks; ++sb) {
+    super_block(block + sb * sb_bytes, x + sb * kSuperBlockCols, pb.x_stride);
+  }
+  if (pb.tail_cols > 0) {
+    alignas(64) float tail[TILE][kSuperBlockCols] = {};
+    const int64_t k0 = pb.full_super_blocks * kSuperBlockCols;
+    for (int i = 0; i < TILE; ++i) {
+      std::memcpy(tail[i], x + i * pb.x_stride + k0, static_cast<size_t>(pb.tail_cols) * sizeof(float));
+    }
+    super_block(block + pb.full_super_blocks * sb_bytes, &tail[0][0], kSuperBlockCols);
   }
   #pragma GCC unroll 16
   for (int i = 0; i < TILE; ++i) {
@@ -408,9 +473,11 @@ void TileFloat(const Problem& pb, int64_t rb, int64_t m0) {
 // Activation preparation
 
 // The vector twin of QuantizeRowInt8Ref: same division, same rounding (trunc, then step away
-// from zero when the dropped fraction is >= 0.5, i.e. round half away from zero).
-void QuantizeRow(const float* x, int64_t cols, int64_t padded_cols, int8_t* q, float* scale,
-                 int32_t* sum) {
+// from zero when the dropped fraction is >= 0.5, i.e. round half away from zero). Writes the
+// row's column groups (4 codes each) `group_stride` bytes apart starting at q (4 = row-major,
+// 4 * h = a row of an interleaved tile of h rows, see Problem::q), zeros up to padded_cols.
+void QuantizeRow(const float* x, int64_t cols, int64_t padded_cols, int8_t* q,
+                 int64_t group_stride, float* scale, int32_t* sum) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
   __m512 vmax = _mm512_setzero_ps();
   for (int64_t k = 0; k < cols; k += 16) {
@@ -419,32 +486,50 @@ void QuantizeRow(const float* x, int64_t cols, int64_t padded_cols, int8_t* q, f
   }
   const float s = _mm512_reduce_max_ps(vmax) / 127.0f;
   *scale = s;
-  std::memset(q, 0, static_cast<size_t>(padded_cols));
   *sum = 0;
-  if (s == 0.0f) return;
-  const __m512 vs = _mm512_set1_ps(s);
-  const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
-  const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
-  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
-  __m512i vsum = _mm512_setzero_si512();
-  for (int64_t k = 0; k < cols; k += 16) {
-    const __mmask16 m = RowMask(cols - k);
-    const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + k), vs);
-    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __mmask16 away = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(v, t), abs_mask), half,
-                                              _CMP_GE_OQ);
-    t = _mm512_mask_add_ps(t, away, t, _mm512_or_ps(_mm512_and_ps(v, sign_mask), one));
-    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
-    const __m512i qi = _mm512_cvtps_epi32(t);
-    vsum = _mm512_add_epi32(vsum, qi);
-    _mm_mask_storeu_epi8(q + k, m, _mm512_cvtepi32_epi8(qi));
+  // Columns [0, done) get codes below; the rest (padding, or everything when s == 0) are 0.
+  int64_t done = 0;
+  if (s != 0.0f) {
+    const __m512 vs = _mm512_set1_ps(s);
+    const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    __m512i vsum = _mm512_setzero_si512();
+    for (int64_t k = 0; k < cols; k += 16) {
+      const __mmask16 m = RowMask(cols - k);
+      // Lanes past cols load 0 and quantize to 0, so whole 16-code chunks can be stored
+      // (cols rounded up to 16 never passes padded_cols, a multiple of 32).
+      const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + k), vs);
+      __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask16 away = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(v, t), abs_mask),
+                                                half, _CMP_GE_OQ);
+      t = _mm512_mask_add_ps(t, away, t, _mm512_or_ps(_mm512_and_ps(v, sign_mask), one));
+      t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+      const __m512i qi = _mm512_cvtps_epi32(t);
+      vsum = _mm512_add_epi32(vsum, qi);
+      const __m128i bytes = _mm512_cvtepi32_epi8(qi);
+      int8_t* dst = q + (k / 4) * group_stride;
+      if (group_stride == 4) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), bytes);
+      } else {
+        // Four dword stores: a vpscatterdd is many times slower on this core.
+        const int32_t d[4] = {_mm_cvtsi128_si32(bytes), _mm_extract_epi32(bytes, 1),
+                              _mm_extract_epi32(bytes, 2), _mm_extract_epi32(bytes, 3)};
+        for (int j = 0; j < 4; ++j) std::memcpy(dst + j * group_stride, &d[j], 4);
+      }
+      done = k + 16;
+    }
+    *sum = _mm512_reduce_add_epi32(vsum);
   }
-  *sum = _mm512_reduce_add_epi32(vsum);
+  for (int64_t k = done; k < padded_cols; k += 4) {
+    std::memset(q + (k / 4) * group_stride, 0, 4);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch over bits and tile height
 
+// One (row block, activation rows) task of the fp32 and codebook kernels.
 using TileFn = void (*)(const Problem&, int64_t, int64_t);
 
 template <int BITS, int TILE>
@@ -454,9 +539,8 @@ TileFn PickTile(const PackedMatrix& w, GemmActivations act) {
     if constexpr (BITS <= 4) {
       if constexpr (TILE == 1 || TILE == CodebookTile(BITS)) return &TileInt8Codebook<BITS, TILE>;
     }
-    return nullptr;
   }
-  return &TileInt8Linear<BITS, TILE>;
+  return nullptr;
 }
 
 template <int BITS>
@@ -485,12 +569,96 @@ TileFn Pick(const PackedMatrix& w, GemmActivations act, int tile) {
   return nullptr;
 }
 
+// The int8 uniform / ternary kernels: panel of kPanelBlocks or 1 row blocks, 1..8 rows.
+template <int BITS, int RB>
+TileFn PickPanelHeight(int mt) {
+  switch (mt) {
+    case 1: return &PanelInt8Linear<BITS, RB, 1>;
+    case 2: return &PanelInt8Linear<BITS, RB, 2>;
+    case 3: return &PanelInt8Linear<BITS, RB, 3>;
+    case 4: return &PanelInt8Linear<BITS, RB, 4>;
+    case 5: return &PanelInt8Linear<BITS, RB, 5>;
+    case 6: return &PanelInt8Linear<BITS, RB, 6>;
+    case 7: return &PanelInt8Linear<BITS, RB, 7>;
+    case 8: return &PanelInt8Linear<BITS, RB, 8>;
+  }
+  return nullptr;
+}
+
+template <int BITS>
+TileFn PickPanelForBits(bool full_panel, int mt) {
+  return full_panel ? PickPanelHeight<BITS, kPanelBlocks>(mt) : PickPanelHeight<BITS, 1>(mt);
+}
+
+TileFn PickPanel(int bits, bool full_panel, int mt) {
+  switch (bits) {
+    case 1: return PickPanelForBits<1>(full_panel, mt);
+    case 2: return PickPanelForBits<2>(full_panel, mt);
+    case 3: return PickPanelForBits<3>(full_panel, mt);
+    case 4: return PickPanelForBits<4>(full_panel, mt);
+    case 8: return PickPanelForBits<8>(full_panel, mt);
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work split
+
+// Below this many multiply-adds a call runs on the calling thread: waking a second thread
+// (an OpenMP fork/join, microseconds, far more when the other core is busy) costs more than
+// the work saves. 2^19 MACs are a few microseconds of one core's VNNI/FMA throughput.
+constexpr int64_t kMinParallelMacs = int64_t{1} << 19;
+
+// What one work chunk computes: row blocks [rb_begin, rb_end) x tiles [tile_begin, tile_end).
+struct WorkRange {
+  int64_t rb_begin, rb_end, tile_begin, tile_end;
+};
+
+// Chunks handed to threads on demand (OpenMP dynamic schedule): either kPanelBlocks row blocks
+// with every activation tile (a thread owns those rows' weights and output columns; two
+// threads share a cache line of y only at a chunk boundary), or, when there are too few row
+// blocks for that to balance, one activation tile with every row block. Dynamic rather than
+// static so that when the other core is busy with another process the running thread takes
+// the remaining chunks instead of waiting for its peer's fixed half. Each output is still
+// computed by exactly one chunk in a fixed order, so results do not depend on who runs it.
+struct ChunkPlan {
+  bool by_rows;
+  int64_t row_blocks, tiles, chunks;
+  ChunkPlan(int64_t rb, int64_t t, int threads) : row_blocks(rb), tiles(t) {
+    const int64_t row_chunks = (rb + kPanelBlocks - 1) / kPanelBlocks;
+    by_rows = row_chunks >= 2 * threads || row_chunks >= t;
+    chunks = by_rows ? row_chunks : t;
+  }
+  WorkRange operator[](int64_t c) const {
+    if (by_rows) {
+      return {c * kPanelBlocks, std::min(row_blocks, (c + 1) * kPanelBlocks), 0, tiles};
+    }
+    return {0, row_blocks, c, c + 1};
+  }
+};
+
+// Per-thread scratch for the quantized activations, kept between calls so a GEMV does not
+// pay an allocation; 64-byte aligned for the vector loads.
+struct Scratch {
+  std::unique_ptr<int8_t[], void (*)(void*)> q{nullptr, &std::free};
+  size_t q_bytes = 0;
+  std::vector<float> q_scale;
+  std::vector<int32_t> q_sum;
+  int8_t* Codes(size_t bytes) {
+    if (bytes > q_bytes) {
+      const size_t rounded = (bytes + 63) / 64 * 64;
+      q.reset(static_cast<int8_t*>(std::aligned_alloc(64, rounded)));
+      q_bytes = q == nullptr ? 0 : rounded;
+    }
+    return q.get();
+  }
+};
+
 }  // namespace
 
 absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
   if (auto s = ValidateGemmArgs(w, args); !s.ok()) return s;
   if (args.m == 0) return absl::OkStatus();
-  const int threads = ResolveThreads(args.threads);
   Problem pb;
   pb.w = &w;
   pb.args = &args;
@@ -498,58 +666,125 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
   pb.super_blocks = packed_layout::SuperBlocksPerRowBlock(w.cols);
   pb.row_block_bytes = packed_layout::RowBlockBytes(w.bits, w.cols);
   pb.plane_bytes = packed_layout::PlaneBytes(w.bits, w.rows, w.cols);
+  pb.x = args.x;
+  pb.x_stride = args.x_stride;
+  pb.full_super_blocks = w.cols / kSuperBlockCols;
+  pb.tail_cols = static_cast<int>(w.cols % kSuperBlockCols);
   const int64_t m = args.m;
   const bool int8 = args.activations == GemmActivations::kInt8;
+  const bool codebook = w.format == PackedFormat::kCodebook;
+  const int64_t row_blocks = packed_layout::PaddedRows(w.rows) / kRowBlock;
 
-  // Activations, zero padded to whole super-blocks so kernels never test for a column tail.
-  std::vector<int8_t> q;
-  std::vector<float> q_scale, xf;
-  std::vector<int32_t> q_sum;
-  if (int8) {
-    q.resize(static_cast<size_t>(m * pb.padded_cols));
-    q_scale.resize(static_cast<size_t>(m));
-    q_sum.resize(static_cast<size_t>(m));
-#pragma omp parallel for num_threads(threads) schedule(static) if (m > 1)
-    for (int64_t i = 0; i < m; ++i) {
-      QuantizeRow(args.x + i * args.x_stride, w.cols, pb.padded_cols, q.data() + i * pb.padded_cols,
-                  &q_scale[i], &q_sum[i]);
-    }
-    pb.q = q.data();
-    pb.q_scale = q_scale.data();
-    pb.q_sum = q_sum.data();
-  } else {
-    xf.assign(static_cast<size_t>(m * pb.padded_cols), 0.0f);
-    for (int64_t i = 0; i < m; ++i) {
-      std::memcpy(xf.data() + i * pb.padded_cols, args.x + i * args.x_stride,
-                  static_cast<size_t>(w.cols) * sizeof(float));
-    }
-    pb.xf = xf.data();
-  }
+  int threads = ResolveThreads(args.threads);
+  const int64_t macs = m * row_blocks * kRowBlock * pb.padded_cols * w.planes;
+  if (macs < kMinParallelMacs) threads = 1;
 
-  // Tile height: codebooks with int8 activations keep L - 1 level sums per row in registers.
+  // Activation rows per task: 8 (the interleaved tile) for the int8 uniform/ternary panels and
+  // the fp32 kernel; codebooks with int8 activations keep L - 1 level sums per row in registers.
   int full_tile = kMaxTile;
-  if (int8 && w.format == PackedFormat::kCodebook) full_tile = CodebookTile(w.bits);
-  const TileFn full = Pick(w, args.activations, full_tile);
+  if (int8 && codebook) full_tile = CodebookTile(w.bits);
   const int64_t full_tiles = m / full_tile;
   const int rest = static_cast<int>(m % full_tile);
-  // The rest of the rows: one shorter tile, or single rows where no such tile is instantiated.
-  TileFn rest_fn = rest > 0 ? Pick(w, args.activations, rest) : nullptr;
-  const int rest_tile = rest_fn != nullptr ? rest : 1;
-  if (rest > 0 && rest_fn == nullptr) rest_fn = Pick(w, args.activations, 1);
+
+  // Row-block kernels: the fp32 and codebook ones take one row block per call; the rest of the
+  // rows is one shorter tile, or single rows where no such tile is instantiated.
+  const bool panels = int8 && !codebook;
+  TileFn full = nullptr, rest_fn = nullptr;
+  int rest_tile = 1;
+  // Panel kernels: [full panel?][full tile?].
+  TileFn panel_fn[2][2] = {};
+  if (panels) {
+    for (int fp = 0; fp < 2; ++fp) {
+      panel_fn[fp][1] = PickPanel(w.bits, fp == 1, kActTile);
+      if (rest > 0) panel_fn[fp][0] = PickPanel(w.bits, fp == 1, rest);
+    }
+    rest_tile = rest > 0 ? rest : 1;  // every height 1..8 has a panel kernel
+  } else {
+    full = Pick(w, args.activations, full_tile);
+    rest_fn = rest > 0 ? Pick(w, args.activations, rest) : nullptr;
+    rest_tile = rest_fn != nullptr ? rest : 1;
+    if (rest > 0 && rest_fn == nullptr) rest_fn = Pick(w, args.activations, 1);
+  }
   const int64_t rest_tiles = rest > 0 ? rest / rest_tile : 0;
   const int64_t tiles = full_tiles + rest_tiles;
-  const int64_t row_blocks = packed_layout::PaddedRows(w.rows) / kRowBlock;
-  const int64_t tasks = row_blocks * tiles;
 
-  // Consecutive tasks share a row block, so its codes stay in cache across the tiles.
-#pragma omp parallel for num_threads(threads) schedule(static) if (tasks > 1)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t rb = t / tiles, tile = t % tiles;
-    if (tile < full_tiles) {
-      full(pb, rb, tile * full_tile);
-    } else {
-      rest_fn(pb, rb, full_tiles * full_tile + (tile - full_tiles) * rest_tile);
+  // The calling thread's scratch; OpenMP workers below must use these pointers, never the
+  // name `scratch`, which would resolve to their own (empty) thread_local instance.
+  thread_local Scratch scratch;
+  int8_t* q = nullptr;
+  float* q_scale = nullptr;
+  int32_t* q_sum = nullptr;
+  if (int8) {
+    pb.q_tile = codebook ? 1 : kActTile;
+    q = scratch.Codes(static_cast<size_t>(m * pb.padded_cols));
+    if (q == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "PackedGemm: cannot allocate ", m * pb.padded_cols, " bytes for int8 activations"));
     }
+    scratch.q_scale.resize(static_cast<size_t>(m));
+    scratch.q_sum.resize(static_cast<size_t>(m));
+    q_scale = scratch.q_scale.data();
+    q_sum = scratch.q_sum.data();
+    pb.q = q;
+    pb.q_scale = q_scale;
+    pb.q_sum = q_sum;
+  }
+  const int64_t q_tiles = (m + pb.q_tile - 1) / pb.q_tile;
+  // Quantizes the rows of one tile of the activation buffer into their interleaved places.
+  auto quantize_tile = [&](int64_t t) {
+    const int64_t first = t * pb.q_tile;
+    const int64_t h = std::min<int64_t>(pb.q_tile, m - first);
+    int8_t* tile = q + first * pb.padded_cols;
+    for (int64_t i = 0; i < h; ++i) {
+      QuantizeRow(args.x + (first + i) * args.x_stride, w.cols, pb.padded_cols, tile + 4 * i,
+                  4 * h, &q_scale[first + i], &q_sum[first + i]);
+    }
+  };
+  auto compute = [&](const WorkRange& r) {
+    if (panels) {
+      // Panel-major: the panel's codes (RB row blocks) stay in L1/L2 across the activation
+      // tiles, which stream through sequentially.
+      for (int64_t rb = r.rb_begin; rb < r.rb_end;) {
+        const int fp = r.rb_end - rb >= kPanelBlocks ? 1 : 0;
+        for (int64_t t = r.tile_begin; t < r.tile_end; ++t) {
+          panel_fn[fp][t < full_tiles ? 1 : 0](pb, rb, t * kActTile);
+        }
+        rb += fp == 1 ? kPanelBlocks : 1;
+      }
+      return;
+    }
+    for (int64_t rb = r.rb_begin; rb < r.rb_end; ++rb) {
+      for (int64_t t = r.tile_begin; t < r.tile_end; ++t) {
+        if (t < full_tiles) {
+          full(pb, rb, t * full_tile);
+        } else {
+          rest_fn(pb, rb, full_tiles * full_tile + (t - full_tiles) * rest_tile);
+        }
+      }
+    }
+  };
+
+  if (threads == 1) {
+    // No OpenMP region at all: even a one-thread team costs about a microsecond.
+    if (int8) {
+      for (int64_t t = 0; t < q_tiles; ++t) quantize_tile(t);
+    }
+    compute(WorkRange{0, row_blocks, 0, tiles});
+    return absl::OkStatus();
+  }
+  // One parallel region: quantize (by activation tile), barrier, then the output chunks.
+  const ChunkPlan plan(row_blocks, tiles, threads);
+  // A single activation tile (GEMV, small batches) is quantized before the region, so the
+  // region has no barrier besides its end.
+  if (int8 && q_tiles == 1) quantize_tile(0);
+#pragma omp parallel num_threads(threads)
+  {
+    if (int8 && q_tiles > 1) {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < q_tiles; ++t) quantize_tile(t);
+    }
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < plan.chunks; ++c) compute(plan[c]);
   }
   return absl::OkStatus();
 }
