@@ -19,7 +19,7 @@
 // to kMaxTile activation rows), decoded codes reused across the tile's rows in registers.
 // Threads take chunks (3 row blocks, or one activation tile) on demand; each output is computed
 // by exactly one chunk in a fixed order, so results do not depend on the thread count. Calls
-// under 2^19 multiply-adds stay on the calling thread.
+// under 2^19 multiply-adds (2^22 for the int8 panels) stay on the calling thread.
 #include "kernels/packed_gemm_avx512.h"
 
 #include <immintrin.h>
@@ -569,7 +569,7 @@ TileFn Pick(const PackedMatrix& w, GemmActivations act, int tile) {
   return nullptr;
 }
 
-// The int8 uniform / ternary kernels: panel of kPanelBlocks or 1 row blocks, 1..8 rows.
+// The int8 uniform / ternary kernels: panels of RB (1, 2 or kPanelBlocks) row blocks, 1..8 rows.
 template <int BITS, int RB>
 TileFn PickPanelHeight(int mt) {
   switch (mt) {
@@ -585,20 +585,34 @@ TileFn PickPanelHeight(int mt) {
   return nullptr;
 }
 
+// Panels of 1, 2 or kPanelBlocks (3) row blocks.
 template <int BITS>
-TileFn PickPanelForBits(bool full_panel, int mt) {
-  return full_panel ? PickPanelHeight<BITS, kPanelBlocks>(mt) : PickPanelHeight<BITS, 1>(mt);
-}
-
-TileFn PickPanel(int bits, bool full_panel, int mt) {
-  switch (bits) {
-    case 1: return PickPanelForBits<1>(full_panel, mt);
-    case 2: return PickPanelForBits<2>(full_panel, mt);
-    case 3: return PickPanelForBits<3>(full_panel, mt);
-    case 4: return PickPanelForBits<4>(full_panel, mt);
-    case 8: return PickPanelForBits<8>(full_panel, mt);
+TileFn PickPanelForBits(int blocks, int mt) {
+  switch (blocks) {
+    case 1: return PickPanelHeight<BITS, 1>(mt);
+    case 2: return PickPanelHeight<BITS, 2>(mt);
+    case kPanelBlocks: return PickPanelHeight<BITS, kPanelBlocks>(mt);
   }
   return nullptr;
+}
+
+TileFn PickPanel(int bits, int blocks, int mt) {
+  switch (bits) {
+    case 1: return PickPanelForBits<1>(blocks, mt);
+    case 2: return PickPanelForBits<2>(blocks, mt);
+    case 3: return PickPanelForBits<3>(blocks, mt);
+    case 4: return PickPanelForBits<4>(blocks, mt);
+    case 8: return PickPanelForBits<8>(blocks, mt);
+  }
+  return nullptr;
+}
+
+// Row blocks of the next panel when `left` remain: 3 while that leaves no single block, so
+// 4 = 2 + 2 and 2 = 2 (not 3 + 1 and 1 + 1): a one-block panel issues 8 broadcasts per 8
+// vpdpbusd, a two-block one per 16, so e.g. 64-row layers (4 blocks) run faster.
+int NextPanelBlocks(int64_t left) {
+  if (left >= kPanelBlocks + 2 || left == kPanelBlocks) return kPanelBlocks;
+  return left >= 2 ? 2 : 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -608,6 +622,11 @@ TileFn PickPanel(int bits, bool full_panel, int mt) {
 // (an OpenMP fork/join, microseconds, far more when the other core is busy) costs more than
 // the work saves. 2^19 MACs are a few microseconds of one core's VNNI/FMA throughput.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 19;
+// The int8 uniform / ternary panels do 4-8x more multiply-adds per second than the fp32 and
+// codebook kernels, so a region pays only from more work. Measured (kernels:bench, 2 threads
+// vs 1): 64x576 at m = 64 (2.4 M MACs) 17.8 vs 16.6 us and 64x256 at m = 64 (1 M) 11.8 vs
+// 7.8 us: the region's fork/join and moving rows between the cores cost ~8 us on this VM.
+constexpr int64_t kMinParallelMacsInt8Panels = int64_t{1} << 22;
 
 // What one work chunk computes: row blocks [rb_begin, rb_end) x tiles [tile_begin, tile_end).
 struct WorkRange {
@@ -677,7 +696,8 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
 
   int threads = ResolveThreads(args.threads);
   const int64_t macs = m * row_blocks * kRowBlock * pb.padded_cols * w.planes;
-  if (macs < kMinParallelMacs) threads = 1;
+  const bool int8_panels = int8 && !codebook;
+  if (macs < (int8_panels ? kMinParallelMacsInt8Panels : kMinParallelMacs)) threads = 1;
 
   // Activation rows per task: 8 (the interleaved tile) for the int8 uniform/ternary panels and
   // the fp32 kernel; codebooks with int8 activations keep L - 1 level sums per row in registers.
@@ -691,12 +711,12 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
   const bool panels = int8 && !codebook;
   TileFn full = nullptr, rest_fn = nullptr;
   int rest_tile = 1;
-  // Panel kernels: [full panel?][full tile?].
-  TileFn panel_fn[2][2] = {};
+  // Panel kernels: [row blocks 1..3][full tile?].
+  TileFn panel_fn[kPanelBlocks + 1][2] = {};
   if (panels) {
-    for (int fp = 0; fp < 2; ++fp) {
-      panel_fn[fp][1] = PickPanel(w.bits, fp == 1, kActTile);
-      if (rest > 0) panel_fn[fp][0] = PickPanel(w.bits, fp == 1, rest);
+    for (int blocks = 1; blocks <= kPanelBlocks; ++blocks) {
+      panel_fn[blocks][1] = PickPanel(w.bits, blocks, kActTile);
+      if (rest > 0) panel_fn[blocks][0] = PickPanel(w.bits, blocks, rest);
     }
     rest_tile = rest > 0 ? rest : 1;  // every height 1..8 has a panel kernel
   } else {
@@ -745,11 +765,11 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
       // Panel-major: the panel's codes (RB row blocks) stay in L1/L2 across the activation
       // tiles, which stream through sequentially.
       for (int64_t rb = r.rb_begin; rb < r.rb_end;) {
-        const int fp = r.rb_end - rb >= kPanelBlocks ? 1 : 0;
+        const int blocks = NextPanelBlocks(r.rb_end - rb);
         for (int64_t t = r.tile_begin; t < r.tile_end; ++t) {
-          panel_fn[fp][t < full_tiles ? 1 : 0](pb, rb, t * kActTile);
+          panel_fn[blocks][t < full_tiles ? 1 : 0](pb, rb, t * kActTile);
         }
-        rb += fp == 1 ? kPanelBlocks : 1;
+        rb += blocks;
       }
       return;
     }
@@ -772,11 +792,32 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
     compute(WorkRange{0, row_blocks, 0, tiles});
     return absl::OkStatus();
   }
-  // One parallel region: quantize (by activation tile), barrier, then the output chunks.
   const ChunkPlan plan(row_blocks, tiles, threads);
   // A single activation tile (GEMV, small batches) is quantized before the region, so the
   // region has no barrier besides its end.
   if (int8 && q_tiles == 1) quantize_tile(0);
+  if (int8 && q_tiles > 1 && !plan.by_rows) {
+    // Chunks of activation tiles: each chunk quantizes its own rows, then multiplies them by
+    // every row block, on the same core and without a barrier. (Quantizing all tiles first,
+    // then a barrier, then computing tiles on whichever thread comes first cost a barrier
+    // and moved the quantized rows between the cores: 64x576 at m = 64 was slower on 2
+    // threads than on 1.) Compute tiles never straddle quantization tiles: panels use the
+    // same 8-row tiles, codebooks quantize single rows.
+    auto tile_first_row = [&](int64_t t) {
+      return t < full_tiles ? t * full_tile : full_tiles * full_tile + (t - full_tiles) * rest_tile;
+    };
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t c = 0; c < plan.chunks; ++c) {
+      const WorkRange r = plan[c];
+      const int64_t first = tile_first_row(r.tile_begin);
+      const int64_t end = r.tile_end < tiles ? tile_first_row(r.tile_end) : m;
+      for (int64_t qt = first / pb.q_tile; qt * pb.q_tile < end; ++qt) quantize_tile(qt);
+      compute(r);
+    }
+    return absl::OkStatus();
+  }
+  // Chunks of row blocks need every activation row: one region, quantize (by activation
+  // tile), barrier, then the output chunks.
 #pragma omp parallel num_threads(threads)
   {
     if (int8 && q_tiles > 1) {

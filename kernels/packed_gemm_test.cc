@@ -134,11 +134,12 @@ bool Avx512Available() {
 // Every rows / m value of {1, 3, 17, 63, 65, 257} and cols of {1, 7, 33, 100, 511, 1025}
 // appears; none is a multiple of 16 rows, 32 columns or 8 activation rows.
 const Shape kSmallShapes[] = {{1, 1, 1}, {3, 7, 3}, {17, 33, 17}, {63, 100, 9}, {40, 70, 13}};
-// Large enough (>= 2^19 multiply-adds) that 2 threads really run: {100, 300, 22} splits into
-// chunks of row blocks, {20, 1000, 30} (2 row blocks) into chunks of activation tiles; the
-// others cover panel remainders of 1 and 2 row blocks and every tile height.
-const Shape kLargeShapes[] = {{65, 511, 65},  {257, 1025, 1},  {17, 100, 257}, {3, 1025, 63},
-                              {100, 300, 22}, {20, 1000, 30}};
+// The last two are large enough (>= 2^22 multiply-adds, the int8 panels' threshold) that 2
+// threads really run on every path: {170, 1000, 30} (11 row blocks) splits into chunks of row
+// blocks, {20, 2000, 80} (2 row blocks) into chunks of activation tiles that quantize their
+// own rows; the others cover panel remainders of 1 and 2 row blocks and every tile height.
+const Shape kLargeShapes[] = {{65, 511, 65},  {257, 1025, 1},   {17, 100, 257}, {3, 1025, 63},
+                              {170, 1000, 30}, {20, 2000, 80}};
 
 TEST(PackedGemmConformanceTest, Avx512MatchesRefOnSmallShapesWithEveryEpilogue) {
   if (!Avx512Available()) GTEST_SKIP() << "CPU lacks the AVX-512 subset the kernels need";

@@ -10,7 +10,11 @@
 // im2col: the NHWC activations are the GEMM's input rows as they are.
 //
 // im2col runs on tiles of output pixels (about kIm2colTileBytes of scratch), so the scratch
-// stays cache-sized whatever the batch and image size.
+// stays cache-sized whatever the batch and image size. With several OpenMP threads, a conv
+// with many output pixels and small weights splits its pixels into tiles that each thread
+// im2cols and multiplies on its own (thread-local scratch); otherwise each GEMM splits its
+// rows over the threads. Tiles are multiples of 8 pixels, so results do not depend on the
+// thread count (int8 activations: bit for bit; fp32: the kernels' 8-row tiles do not move).
 #ifndef QUANTBENCH_NETWORKS_PACKED_CONV_H_
 #define QUANTBENCH_NETWORKS_PACKED_CONV_H_
 
@@ -83,10 +87,17 @@ class PackedConv {
  private:
   // Rows [pixel_begin, pixel_begin + pixels) of the im2col matrix (pixel = n*out_h*out_w + ...).
   void Im2col(const float* src, int64_t pixel_begin, int64_t pixels, float* out) const;
+  // Output pixels [pixel_begin, pixel_begin + pixels): im2col into scratch (if needed), one
+  // GEMM per group on gemm_threads threads, then the second epilogue pass if any.
+  absl::Status RunTile(const float* src, const float* residual, float* dst, int64_t pixel_begin,
+                       int64_t pixels, const ConvEpilogue& epilogue, GemmActivations activations,
+                       int gemm_threads, float* scratch) const;
 
   ConvGeometry geometry_;
   std::vector<PackedMatrix> group_weights_;
-  int64_t tile_pixels_ = 0;
+  int64_t tile_pixels_ = 0;               // serial im2col tile (multiple of 8 pixels)
+  int64_t max_parallel_tile_pixels_ = 0;  // cap of a thread's tile when splitting pixels
+  int64_t weight_bytes_ = 0;
 };
 
 // Scalar twin of PackedConv::Run for tests: a direct convolution over NHWC activations with
