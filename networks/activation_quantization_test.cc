@@ -27,33 +27,11 @@
 #include "networks/param_store.h"
 #include "networks/threads.h"
 #include "quantizers/activation_quantizer.h"
+#include "networks/test_util.h"
 #include "quantizers/quantizer.h"
 
 namespace quantbench {
 namespace {
-
-std::vector<float> RandomVector(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// Random biases and BatchNorm statistics (InitGraphParams makes them 0 / identity).
-void RandomizeNonWeights(ParamStore* store, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  auto ends_with = [](const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  for (Parameter& p : store->parameters()) {
-    if (p.kind == Parameter::kWeight) continue;
-    const bool var = ends_with(p.name, ".running_var");
-    const bool gamma = p.kind == Parameter::kNormalization && ends_with(p.name, ".weight");
-    for (float& v : p.values) v = var ? 0.5f + 2.0f * (u(rng) + 0.5f) : gamma ? 1.0f + u(rng) : u(rng);
-  }
-}
 
 std::vector<float> RunForward(Network& network, const std::vector<float>& input, int batch) {
   std::vector<float> out(static_cast<size_t>(batch) * network.num_classes());

@@ -19,17 +19,10 @@
 #include "kernels/packed_gemm.h"
 #include "kernels/packed_matrix.h"
 #include "networks/packed_conv.h"
+#include "networks/test_util.h"
 
 namespace quantbench {
 namespace {
-
-std::vector<float> RandomVector(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 // Random 4-bit uniform weights for every group (random codes, scales and zero points).
 std::vector<PackedMatrix> RandomGroupWeights(const ConvGeometry& g, uint32_t seed) {

@@ -25,6 +25,7 @@
 #include "networks/pack_quantized.h"
 #include "networks/packed_conv.h"
 #include "networks/param_store.h"
+#include "networks/test_util.h"
 #include "networks/threads.h"
 #include "quantizers/quantizer.h"
 
@@ -86,27 +87,6 @@ std::vector<PackedParam> AsPackedParams(
   std::vector<PackedParam> params;
   for (const auto& [name, q] : tensors) params.push_back({name, &q, bits});
   return params;
-}
-
-std::vector<float> RandomVector(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// Random biases and BatchNorm statistics, so bias, scale and shift all matter.
-void RandomizeNonWeights(ParamStore* store, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  for (Parameter& p : store->parameters()) {
-    if (p.kind == Parameter::kWeight) continue;
-    const bool var = p.name.size() > 12 && p.name.substr(p.name.size() - 12) == ".running_var";
-    const bool gamma = p.kind == Parameter::kNormalization && p.name.size() > 7 &&
-                       p.name.substr(p.name.size() - 7) == ".weight";
-    for (float& v : p.values) v = var ? 0.5f + 2.0f * (u(rng) + 0.5f) : gamma ? 1.0f + u(rng) : u(rng);
-  }
 }
 
 std::vector<int> Top1(const std::vector<float>& probabilities, int classes) {
