@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "experiments/result_files.h"
 
 namespace quantbench {
 
@@ -107,7 +106,7 @@ std::string EffectiveCompressionMarkdown(const nlohmann::json& report) {
     absl::StrAppendFormat(&out, "| %s | %.0f | %.2f |\n", p["sweep"].get<std::string>(), p["parameters"].get<double>(),
                           100 * p["top1"].get<double>());
   }
-  // One table per sweep: rows quantizer, columns bits, "ECR nominal (storage)".
+  // One table per sweep, in input order: rows quantizer, columns bits, "ECR nominal (storage)".
   std::vector<std::string> sweeps;
   for (const auto& c : report["cells"]) {
     if (std::find(sweeps.begin(), sweeps.end(), c["sweep"].get<std::string>()) == sweeps.end()) {
@@ -115,41 +114,16 @@ std::string EffectiveCompressionMarkdown(const nlohmann::json& report) {
     }
   }
   for (const std::string& sweep : sweeps) {
-    std::vector<std::string> rows;
-    std::set<int> bits;
-    std::map<std::pair<std::string, int>, const nlohmann::json*> cells;
-    double parameters = 0;
+    nlohmann::json cells = nlohmann::json::array();
     for (const auto& c : report["cells"]) {
-      if (c["sweep"] != sweep) continue;
-      std::string q = c["quantizer"];
-      if (std::find(rows.begin(), rows.end(), q) == rows.end()) rows.push_back(q);
-      bits.insert(c["bits"].get<int>());
-      cells[{q, c["bits"].get<int>()}] = &c;
-      parameters = c["parameters"].get<double>();
+      if (c["sweep"] == sweep) cells.push_back(c);
     }
-    absl::StrAppendFormat(&out, "\n## %s (%.0f parameters): ECR nominal (storage)\n\n| quantizer \\ bits |", sweep,
-                          parameters);
-    std::string rule = "|---|";
-    for (int b : bits) {
-      absl::StrAppend(&out, " ", b, " |");
-      rule += "---:|";
-    }
-    absl::StrAppend(&out, "\n", rule, "\n");
-    for (const std::string& q : rows) {
-      absl::StrAppend(&out, "| ", q, " |");
-      for (int b : bits) {
-        auto it = cells.find({q, b});
-        if (it == cells.end()) {
-          absl::StrAppend(&out, " — |");
-          continue;
-        }
-        const nlohmann::json& c = *it->second;
-        const std::string bound = c["bound"] == "upper" ? "<" : c["bound"] == "lower" ? ">" : "";
-        absl::StrAppendFormat(&out, " %s%.2f (%.2f) |", bound, c["ecr_nominal"].get<double>(),
-                              c["ecr_storage"].get<double>());
-      }
-      absl::StrAppend(&out, "\n");
-    }
+    absl::StrAppendFormat(&out, "\n## %s (%.0f parameters): ECR nominal (storage)\n\n", sweep,
+                          cells[0]["parameters"].get<double>());
+    absl::StrAppend(&out, QuantizerBitsTable(cells, "quantizer \\ bits", [](const nlohmann::json& c) {
+      const std::string bound = c["bound"] == "upper" ? "<" : c["bound"] == "lower" ? ">" : "";
+      return absl::StrFormat("%s%.2f (%.2f)", bound, c["ecr_nominal"].get<double>(), c["ecr_storage"].get<double>());
+    }));
   }
   return out;
 }

@@ -16,19 +16,16 @@ std::string MarkdownPathFor(const std::string& json_path) {
   return json_path + ".md";
 }
 
-namespace {
-
-// One table: rows = quantizer labels in config order, columns = bits, cells from `cell`.
-template <typename CellFn>
-std::string Table(const nlohmann::json& sweep, const std::string& corner, CellFn cell) {
+std::string QuantizerBitsTable(const nlohmann::json& cells, const std::string& corner,
+                               const std::function<std::string(const nlohmann::json&)>& cell) {
   std::vector<std::string> rows;
   std::set<int> bits;
-  std::map<std::pair<std::string, int>, const nlohmann::json*> cells;
-  for (const auto& c : sweep["cells"]) {
+  std::map<std::pair<std::string, int>, const nlohmann::json*> by_key;
+  for (const auto& c : cells) {
     std::string label = c["quantizer"];
     if (std::find(rows.begin(), rows.end(), label) == rows.end()) rows.push_back(label);
     bits.insert(c["bits"].get<int>());
-    cells[{label, c["bits"].get<int>()}] = &c;
+    by_key[{label, c["bits"].get<int>()}] = &c;
   }
   std::string out = absl::StrCat("| ", corner, " |");
   std::string rule = "|---|";
@@ -40,12 +37,20 @@ std::string Table(const nlohmann::json& sweep, const std::string& corner, CellFn
   for (const std::string& row : rows) {
     absl::StrAppend(&out, "| ", row, " |");
     for (int b : bits) {
-      auto it = cells.find({row, b});
-      absl::StrAppend(&out, " ", it == cells.end() ? std::string("—") : cell(*it->second), " |");
+      auto it = by_key.find({row, b});
+      absl::StrAppend(&out, " ", it == by_key.end() ? std::string("—") : cell(*it->second), " |");
     }
     absl::StrAppend(&out, "\n");
   }
   return out;
+}
+
+namespace {
+
+// The sweep's cells as a quantizer x bits table.
+std::string Table(const nlohmann::json& sweep, const std::string& corner,
+                  const std::function<std::string(const nlohmann::json&)>& cell) {
+  return QuantizerBitsTable(sweep["cells"], corner, cell);
 }
 
 }  // namespace
