@@ -301,8 +301,8 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
                      absl::StrCat("missing: list the bit widths to sweep, e.g. bits: [2, 3, 4] (or give quantizers[", q,
                                   "] '", spec->name(), "' its own bits)"));
     }
-    const auto& widths = own_bits ? spec->bits() : config.bits();
-    for (int i = 0; i < widths.size(); ++i) {
+    const std::vector<int> widths = BitsFor(config, *spec);
+    for (int i = 0; i < static_cast<int>(widths.size()); ++i) {
       std::vector<Locator::Step> where = own_bits ? std::vector<Locator::Step>{{"quantizers", q}, {"bits", i}}
                                              : std::vector<Locator::Step>{{"bits", i}};
       if (widths[i] < 1 || widths[i] > 16) {
