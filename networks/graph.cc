@@ -456,12 +456,7 @@ absl::StatusOr<ParamStore> InitGraphParams(const Graph& graph, uint64_t seed) {
   ParamStore store;
   NormalSampler normal(seed);
   for (const ParamSpec& spec : graph.params) {
-    Parameter p;
-    p.name = spec.name;
-    p.layer = spec.layer;
-    p.layer_type = spec.layer_type;
-    p.kind = spec.kind;
-    p.shape = spec.shape;
+    Parameter p = spec.EmptyParameter();
     QB_ASSIGN_OR_RETURN(const int64_t n, ShapeNumElements(spec.shape));
     p.values.assign(static_cast<size_t>(n), 0.0f);
     if (spec.kind == Parameter::kWeight) {

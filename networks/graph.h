@@ -97,6 +97,17 @@ struct ParamSpec {
   // created by InitGraphParams and counted, but never read; CheckGraphParams accepts their
   // absence.
   bool used = true;
+
+  // The store entry this spec describes, values still empty.
+  Parameter EmptyParameter() const {
+    Parameter p;
+    p.name = name;
+    p.layer = layer;
+    p.layer_type = layer_type;
+    p.kind = kind;
+    p.shape = shape;
+    return p;
+  }
 };
 
 struct Graph {

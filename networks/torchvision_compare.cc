@@ -49,12 +49,7 @@ int main(int argc, char** argv) {
     ParamStore store;
     bool ok = true;
     for (const ParamSpec& spec : graph->params) {
-      Parameter p;
-      p.name = spec.name;
-      p.layer = spec.layer;
-      p.layer_type = spec.layer_type;
-      p.kind = spec.kind;
-      p.shape = spec.shape;
+      Parameter p = spec.EmptyParameter();
       if (!ReadFloats(dir + spec.name + ".f32", &p.values)) {
         std::fprintf(stderr, "%s: missing %s\n", name.c_str(), spec.name.c_str());
         ok = false;
