@@ -35,6 +35,7 @@ const char* LayerKindName(LayerKind kind) {
     case LayerKind::kConcat: return "concat";
     case LayerKind::kFlatten: return "flatten";
     case LayerKind::kDense: return "dense";
+    case LayerKind::kPadChannels: return "pad_channels";
   }
   return "?";
 }
@@ -341,6 +342,22 @@ int GraphBuilder::Flatten(int x) {
   const int64_t n = layers_[x].shape.NumElements();
   if (n > kMaxDim) return Fail("Flatten: too many features"), -1;
   layer.shape = {static_cast<int>(n), 1, 1, true};
+  return Append(std::move(layer));
+}
+
+int GraphBuilder::PadChannels(int x, int before, int after) {
+  if (!CheckValue(x, "PadChannels")) return -1;
+  const TensorShape in = layers_[x].shape;
+  if (in.flat) return Fail("PadChannels: input is flat"), -1;
+  if (before < 0 || after < 0 || static_cast<int64_t>(in.c) + before + after > kMaxDim) {
+    return Fail(absl::StrCat("PadChannels: bad padding ", before, ", ", after)), -1;
+  }
+  Layer layer;
+  layer.kind = LayerKind::kPadChannels;
+  layer.inputs = {x};
+  layer.pad_channels_before = before;
+  layer.pad_channels_after = after;
+  layer.shape = {in.c + before + after, in.h, in.w, false};
   return Append(std::move(layer));
 }
 

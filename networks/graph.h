@@ -39,6 +39,9 @@ enum class LayerKind {
   kConcat,
   kFlatten,
   kDense,
+  // Zero channels added before and after the input's channels (the CIFAR ResNets' option-A
+  // shortcut: a stride-2 1x1 MaxPool subsamples, PadChannels widens, no weights).
+  kPadChannels,
 };
 
 // "conv", "batch_norm", "max_pool", ...
@@ -84,6 +87,9 @@ struct Layer {
   // window is clipped to input + declared padding, never to the ceil_mode extension).
   bool ceil_mode = false;
   bool count_include_pad = false;
+  // PadChannels: zero channels before / after the input's.
+  int pad_channels_before = 0;
+  int pad_channels_after = 0;
 };
 
 // One tensor the graph reads, as GraphNetwork and InitGraphParams expect it in a ParamStore.
@@ -157,6 +163,8 @@ class GraphBuilder {
   int Concat(std::vector<int> xs);  // channel axis; equal H, W
   int Flatten(int x);
   int Dense(int x, std::string name, int out);  // x must be flat
+  // Output channels: `before` zeros, x's channels, `after` zeros (x not flat; both >= 0).
+  int PadChannels(int x, int before, int after);
 
   // Convenience: Conv (no bias) -> BatchNorm [-> Relu / Relu6].
   enum class Act { kNone, kRelu, kRelu6 };
