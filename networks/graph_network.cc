@@ -753,6 +753,41 @@ absl::Status GraphNetwork::BuildPlan(const std::set<std::string>& packed_layers,
           set_value(head, dst);
           break;
         }
+        case LayerKind::kPadChannels: {
+          // oneDNN 2.6 has no pad primitive: a channel concat of [zeros, x, zeros]. Everything
+          // is channels-last (x is reordered to it if it came blocked; the CIFAR ResNets'
+          // pooled shortcut already is), so the concat interleaves per pixel and its output is
+          // the layout the residual conv next to it uses. The zero blocks are constants of
+          // their own (library-allocated, zeroed once, never shared with activations).
+          const memory::desc nhwc(Dims4(n, in_shape), kF32, tag::nhwc);
+          const ValueInfo& xi = plan.values[in0];
+          const bool nchw = xi.mem.get_desc() == memory::desc(Dims4(n, in_shape), kF32, tag::nchw);
+          const tag layout = nchw ? tag::nchw : tag::nhwc;
+          auto src = nchw ? std::make_pair(xi.mem, xi.tensor) : plan.Get(in0, nhwc);
+          std::vector<memory::desc> mds;
+          std::unordered_map<int, memory> args;
+          auto add_zeros = [&](int channels) {
+            if (channels == 0) return;
+            const memory::desc md(Dims4(n, {channels, in_shape.h, in_shape.w}), kF32, layout);
+            memory zeros(md, plan.engine);
+            std::memset(zeros.get_data_handle(), 0, md.get_size());
+            args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(mds.size())] = zeros;
+            mds.push_back(md);
+          };
+          add_zeros(layer.pad_channels_before);
+          args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(mds.size())] = src.first;
+          mds.push_back(src.first.get_desc());
+          add_zeros(layer.pad_channels_after);
+          const memory::desc dst_md(Dims4(n, layer.shape), kF32, layout);
+          dnnl::concat::primitive_desc pd(dst_md, 1, mds, plan.engine);
+          auto dst = plan.NewValueMemory(pd.dst_desc());
+          args[DNNL_ARG_DST] = dst.first;
+          plan.Push(dnnl::concat(pd), std::move(args), {src.second, dst.second},
+                    absl::StrCat(what, " ", layer.pad_channels_before, "+", in_shape.c, "+",
+                                 layer.pad_channels_after, " [", ImplName(pd), "]"));
+          set_value(head, dst);
+          break;
+        }
         case LayerKind::kInput:
           return absl::InvalidArgumentError("GraphNetwork: a second Input layer");
       }

@@ -218,6 +218,41 @@ TEST(GraphNetworkTest, ConvOutputAndInputReuse) {
   CheckAgainstReference(*g, 5, 4, 4);
 }
 
+// PadChannels (the CIFAR ResNets' option-A shortcut and other uses) on odd shapes: after a
+// stride-2 1x1 max pool into a fused residual add, on the network input (plain NCHW), with
+// zeros on one side only, feeding a concat and a standalone BatchNorm, and two pads in a row.
+Graph PadChannelsGraph() {
+  GraphBuilder b;
+  int x = b.Input(3, 13, 11);
+  int in_pad = b.PadChannels(x, 1, 0);                                // 4 channels
+  int a = b.ConvBn(in_pad, "stem", "stem_bn", 6, 3, 1, 1);            // 6 x 13 x 11
+  int y = b.ConvBn(a, "b.conv1", "b.bn1", 10, 3, 2, 1);               // 10 x 7 x 6
+  y = b.Conv(y, "b.conv2", 10, 3, 1, 1);
+  y = b.BatchNorm(y, "b.bn2");
+  int shortcut = b.PadChannels(b.MaxPool(a, 1, 2, 0), 2, 2);          // 10 x 7 x 6
+  y = b.Relu(b.Add(y, shortcut));
+  int only_after = b.PadChannels(y, 0, 3);                            // 13
+  int twice = b.PadChannels(b.PadChannels(shortcut, 1, 0), 0, 2);     // 13
+  int cat = b.Concat({only_after, twice});                            // 26
+  cat = b.BatchNorm(cat, "cat_bn");
+  int out = b.Dense(b.Flatten(b.GlobalAvgPool(cat)), "fc", 7);
+  absl::StatusOr<Graph> g = b.Finish(out);
+  EXPECT_TRUE(g.ok()) << g.status();
+  return *g;
+}
+
+TEST(GraphNetworkTest, PadChannelsMatchesReference) {
+  SetNumThreads(2);
+  const Graph graph = PadChannelsGraph();
+  std::vector<std::string> plan;
+  CheckAgainstReference(graph, 11, 3, 5, &plan);  // 2 chunks, the second padded
+  CheckAgainstReference(graph, 12, 1, 1);
+  const std::string text = Joined(plan);
+  EXPECT_NE(text.find("pad_channels '' 2+6+2"), std::string::npos) << text;
+  EXPECT_NE(text.find("pad_channels '' 1+3+0"), std::string::npos) << text;
+  EXPECT_NE(text.find("conv 'b.conv2' +bn 'b.bn2' +sum"), std::string::npos) << text;
+}
+
 TEST(GraphNetworkTest, FoldBatchNormGivesSameOutputs) {
   Graph graph = KitchenSink();
   ParamStore params = RandomParams(graph, 7);

@@ -158,6 +158,12 @@ absl::StatusOr<std::vector<float>> ReferenceForward(const Graph& graph, const Pa
         case LayerKind::kFlatten:
           y = x;
           break;
+        case LayerKind::kPadChannels: {
+          const size_t hw = static_cast<size_t>(in.h) * in.w;
+          y.assign(static_cast<size_t>(l.shape.c) * hw, 0.0);
+          std::copy(x.begin(), x.end(), y.begin() + l.pad_channels_before * hw);
+          break;
+        }
         case LayerKind::kDense: {
           const auto& w = P(params, l.name + ".weight");
           const auto& bias = P(params, l.name + ".bias");

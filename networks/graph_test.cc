@@ -105,6 +105,19 @@ TEST(GraphTest, BuilderErrorsStickUntilFinish) {
             std::string::npos);
 }
 
+TEST(GraphTest, PadChannelsShapesAndErrors) {
+  GraphBuilder b;
+  int x = b.Input(5, 4, 3);
+  int p = b.PadChannels(x, 2, 7);
+  EXPECT_EQ(b.shape(p), (TensorShape{14, 4, 3, false}));
+  EXPECT_EQ(b.PadChannels(b.Flatten(p), 1, 1), -1);
+  EXPECT_FALSE(b.ok());
+  GraphBuilder negative;
+  EXPECT_EQ(negative.PadChannels(negative.Input(5, 4, 3), -1, 0), -1);
+  EXPECT_NE(negative.status().message().find("PadChannels"), std::string::npos)
+      << negative.status();
+}
+
 TEST(GraphTest, FinishDropsDeadLayersButKeepsTheirParams) {
   GraphBuilder b;
   int x = b.Input(3, 8, 8);

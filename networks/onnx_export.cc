@@ -50,6 +50,19 @@ class OnnxGraphWriter {
 
   absl::Status AddParameter(const Parameter& p) { return AddInitializer(p.name, p.shape, p.values); }
 
+  // A 1-D int64 initializer (operator arguments such as Pad's pads).
+  absl::Status AddInt64Initializer(const std::string& name, const std::vector<int64_t>& values) {
+    QB_RETURN_IF_ERROR(Claim(name));
+    onnx::TensorProto* t = graph_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(values.size()));
+    std::string* raw = t->mutable_raw_data();
+    raw->resize(values.size() * sizeof(int64_t));
+    if (!values.empty()) std::memcpy(raw->data(), values.data(), raw->size());
+    return absl::OkStatus();
+  }
+
   // [batch, dims...] float tensor type, batch symbolic.
   static void SetBatchedType(onnx::ValueInfoProto* value, const std::vector<int64_t>& dims) {
     onnx::TypeProto_Tensor* tensor = value->mutable_type()->mutable_tensor_type();
@@ -331,6 +344,16 @@ absl::StatusOr<onnx::ModelProto> GraphToOnnx(const Graph& graph, const ParamStor
       case LayerKind::kDense:
         QB_RETURN_IF_ERROR(AddDense(writer, layer.name, in.at(0), out).status());
         break;
+      case LayerKind::kPadChannels: {
+        // Opset 13's Pad takes the pads as an int64 input: [begin of N, C, H, W, end of N, C,
+        // H, W]; mode "constant" with the default value 0.
+        const std::string pads = absl::StrCat("quantbench.pads_", i);
+        QB_RETURN_IF_ERROR(writer.AddInt64Initializer(
+            pads, {0, layer.pad_channels_before, 0, 0, 0, layer.pad_channels_after, 0, 0}));
+        in.push_back(pads);
+        QB_RETURN_IF_ERROR(writer.AddNode("Pad", node_name, in, out).status());
+        break;
+      }
     }
   }
   std::string logits = ValueName(graph, graph.output, options);

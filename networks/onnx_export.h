@@ -17,7 +17,8 @@
 //       initializers "quantbench.clip_min" / "quantbench.clip_max"), Add -> Add,
 //       MaxPool / AvgPool -> MaxPool / AveragePool (ceil_mode, count_include_pad),
 //       GlobalAvgPool -> GlobalAveragePool, Concat -> Concat(axis=1), Flatten ->
-//       Flatten(axis=1), Dense -> Gemm(transB=1); then Softmax(axis=1) on the logits
+//       Flatten(axis=1), Dense -> Gemm(transB=1), PadChannels -> Pad (constant 0, pads from an
+//       int64 initializer "quantbench.pads_<layer index>"); then Softmax(axis=1) on the logits
 //       (after a Flatten if the logits are not flat).
 //     Parameters of layers that do not reach the output (ParamSpec::used == false, e.g.
 //     inception_v3's AuxLogits) are written as unreferenced initializers when the store holds

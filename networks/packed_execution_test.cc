@@ -318,6 +318,21 @@ SmallGraph PooledGraph() {
   return {"pooled graph", std::move(g).value()};
 }
 
+// Option-A shortcuts (stride-2 1x1 max pool + PadChannels) between packed convs.
+SmallGraph ShortcutGraph() {
+  GraphBuilder b;
+  int x = b.Input(5, 11, 9);
+  x = b.ConvBn(x, "stem", "stem_bn", 6, 3, 1, 1);
+  int y = b.ConvBn(x, "c1", "bn1", 10, 3, 2, 1);
+  y = b.BatchNorm(b.Conv(y, "c2", 10, 3, 1, 1), "bn2");
+  x = b.Relu(b.Add(y, b.PadChannels(b.MaxPool(x, 1, 2, 0), 2, 2)));
+  x = b.PadChannels(x, 0, 3);
+  x = b.Dense(b.Flatten(b.GlobalAvgPool(x)), "fc", 5);
+  absl::StatusOr<Graph> g = b.Finish(x);
+  EXPECT_TRUE(g.ok()) << g.status();
+  return {"shortcut graph", std::move(g).value()};
+}
+
 void CheckGraph(const Graph& graph, const std::string& what, int max_batch, int batch, uint32_t seed) {
   SetNumThreads(2);
   absl::StatusOr<ParamStore> init = InitGraphParams(graph, seed);
@@ -333,7 +348,7 @@ void CheckGraph(const Graph& graph, const std::string& what, int max_batch, int 
 }
 
 TEST(PackedExecutionTest, SmallGraphsPackedMatchSimulated) {
-  for (const SmallGraph& g : {FusionGraph(), PooledGraph()}) {
+  for (const SmallGraph& g : {FusionGraph(), PooledGraph(), ShortcutGraph()}) {
     CheckGraph(g.graph, g.name, /*max_batch=*/2, /*batch=*/5, 21);
   }
 }
