@@ -9,8 +9,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "datasets/idx_dataset.h"
 #include "experiments/experiment.pb.h"
-#include "experiments/idx_dataset.h"
 #include "networks/network.h"
 #include "quantizers/activation_quantizer.h"
 

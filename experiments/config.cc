@@ -13,10 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "datasets/paths.h"
 #include "experiments/model_loader.h"
-#include "experiments/paths.h"
-#include "quantizers/activation_quantizer.h"
 #include "kernels/status_macros.h"
+#include "quantizers/activation_quantizer.h"
 #include "quantizers/quantizer.h"
 
 namespace quantbench {

@@ -1,9 +1,9 @@
 #include "experiments/dataset_loader.h"
 
 #include "absl/strings/str_cat.h"
-#include "experiments/image_preprocess.h"
-#include "experiments/imagenet_dataset.h"
-#include "experiments/paths.h"
+#include "datasets/image_preprocess.h"
+#include "datasets/imagenet_dataset.h"
+#include "datasets/paths.h"
 #include "kernels/status_macros.h"
 
 namespace quantbench {

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "datasets/idx_dataset.h"
 #include "experiments/experiment.pb.h"
-#include "experiments/idx_dataset.h"
 
 namespace quantbench {
 

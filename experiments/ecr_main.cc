@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "datasets/paths.h"
 #include "experiments/ecr.h"
-#include "experiments/paths.h"
 #include "experiments/result_files.h"
 #include "kernels/atomic_file.h"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "experiments/idx_dataset.h"
+#include "datasets/idx_dataset.h"
 #include "networks/network.h"
 
 namespace quantbench {

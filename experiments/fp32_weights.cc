@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "experiments/idx_dataset.h"
-#include "experiments/paths.h"
+#include "datasets/idx_dataset.h"
+#include "datasets/paths.h"
 #include "kernels/status_macros.h"
 #include "networks/mlp.h"
 #include "networks/mlp_trainer.h"

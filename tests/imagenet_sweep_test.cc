@@ -8,8 +8,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "datasets/jpeg_codec.h"
 #include "experiments/config.h"
-#include "experiments/jpeg_codec.h"
 #include "experiments/runner.h"
 
 namespace quantbench {

@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "datasets/idx_dataset.h"
 #include "experiments/config.h"
-#include "experiments/idx_dataset.h"
 #include "experiments/model_loader.h"
 #include "gtest/gtest.h"
 #include "networks/architecture.h"

@@ -48,11 +48,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "experiments/image_preprocess.h"
-#include "experiments/jpeg_codec.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "datasets/image_preprocess.h"
+#include "datasets/jpeg_codec.h"
+#include "datasets/shared_data_for_tests.h"
 #include "gtest/gtest.h"
 #include "networks/architecture.h"
 #include "networks/fold_batchnorm.h"
@@ -316,25 +317,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---------------------------------------------------------------- int8 MobileNet-v2
 
-// ../shared/data of the workspace (found through a runfile's real path), or
-// $QUANTBENCH_SHARED_DATA.
-std::string SharedDataDir() {
-  if (const char* env = std::getenv("QUANTBENCH_SHARED_DATA"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  char resolved[4096];
-  if (realpath("tests/README.md", resolved) != nullptr) {
-    std::string path(resolved);  // <workspace>/tests/README.md
-    const size_t cut = path.rfind("/tests/README.md");
-    if (cut != std::string::npos) return path.substr(0, cut) + "/../shared/data";
-  }
-  return "../shared/data";
-}
-
 TEST(MobileNetV2Int8, BindsByOrderIntoTheFoldedNetwork) {
   const std::string path = SharedDataDir() + "/onnx/mobilenetv2-12-int8/model.onnx";
   if (!Exists(path)) {
-    GTEST_SKIP() << path << " is missing (set QUANTBENCH_SHARED_DATA to the shared data folder)";
+    GTEST_SKIP() << MissingSharedDataMessage(path);
   }
   auto graph = ArchitectureRegistry::Global().Build("mobilenet_v2", ArchitectureOptions{});
   ASSERT_TRUE(graph.ok()) << graph.status();

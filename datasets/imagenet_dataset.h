@@ -55,16 +55,16 @@
 // recomputed and rewritten atomically. The CRC is verified once, when the file is opened
 // (a streaming pass), not per batch. Labels are never cached: the ground-truth file is
 // re-read each time. Stale cache files for old keys are not deleted.
-#ifndef QUANTBENCH_EXPERIMENTS_IMAGENET_DATASET_H_
-#define QUANTBENCH_EXPERIMENTS_IMAGENET_DATASET_H_
+#ifndef QUANTBENCH_DATASETS_IMAGENET_DATASET_H_
+#define QUANTBENCH_DATASETS_IMAGENET_DATASET_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "experiments/idx_dataset.h"
-#include "experiments/image_preprocess.h"
+#include "datasets/idx_dataset.h"
+#include "datasets/image_preprocess.h"
 
 namespace quantbench {
 
@@ -147,4 +147,4 @@ absl::StatusOr<LabeledImages> LoadImageFiles(const std::vector<std::string>& pat
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_IMAGENET_DATASET_H_
+#endif  // QUANTBENCH_DATASETS_IMAGENET_DATASET_H_

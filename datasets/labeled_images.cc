@@ -1,4 +1,4 @@
-#include "experiments/labeled_images.h"
+#include "datasets/labeled_images.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,4 +1,4 @@
-#include "experiments/idx_dataset.h"
+#include "datasets/idx_dataset.h"
 
 #include <zlib.h>
 

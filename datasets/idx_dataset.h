@@ -3,15 +3,15 @@
 // idx layout: 2 zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions,
 // then each dimension as a big-endian uint32, then the data. Images are 0x00000803
 // (count, rows, cols), labels 0x00000801 (count).
-#ifndef QUANTBENCH_EXPERIMENTS_IDX_DATASET_H_
-#define QUANTBENCH_EXPERIMENTS_IDX_DATASET_H_
+#ifndef QUANTBENCH_DATASETS_IDX_DATASET_H_
+#define QUANTBENCH_DATASETS_IDX_DATASET_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "experiments/labeled_images.h"  // LabeledImages: idx sets are held in memory
+#include "datasets/labeled_images.h"  // LabeledImages: idx sets are held in memory
 
 namespace quantbench {
 
@@ -43,4 +43,4 @@ absl::StatusOr<LabeledImages> LoadIdxDataset(const std::string& images_path,
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_IDX_DATASET_H_
+#endif  // QUANTBENCH_DATASETS_IDX_DATASET_H_

@@ -35,8 +35,8 @@
 //                  preprocess_input mode "tf" (Xception, InceptionV3, MobileNetV2).
 // The Keras presets use the same resize + centre-crop geometry as "torch" (Keras'
 // load_img(target_size=...) instead squashes the whole image to S x S; that is not offered).
-#ifndef QUANTBENCH_EXPERIMENTS_IMAGE_PREPROCESS_H_
-#define QUANTBENCH_EXPERIMENTS_IMAGE_PREPROCESS_H_
+#ifndef QUANTBENCH_DATASETS_IMAGE_PREPROCESS_H_
+#define QUANTBENCH_DATASETS_IMAGE_PREPROCESS_H_
 
 #include <array>
 #include <cstdint>
@@ -45,7 +45,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "experiments/jpeg_codec.h"
+#include "datasets/jpeg_codec.h"
 
 namespace quantbench {
 
@@ -132,4 +132,4 @@ class ChannelNormalizer {
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_IMAGE_PREPROCESS_H_
+#endif  // QUANTBENCH_DATASETS_IMAGE_PREPROCESS_H_

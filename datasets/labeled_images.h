@@ -6,8 +6,8 @@
 // Callers ask for a range of examples with Examples(); they never need to know which of the
 // two it is. Code that wants the whole in-memory vector (idx training) may still use `pixels`,
 // which is filled for in-memory sets only.
-#ifndef QUANTBENCH_EXPERIMENTS_LABELED_IMAGES_H_
-#define QUANTBENCH_EXPERIMENTS_LABELED_IMAGES_H_
+#ifndef QUANTBENCH_DATASETS_LABELED_IMAGES_H_
+#define QUANTBENCH_DATASETS_LABELED_IMAGES_H_
 
 #include <cstdint>
 #include <memory>
@@ -50,4 +50,4 @@ struct LabeledImages {
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_LABELED_IMAGES_H_
+#endif  // QUANTBENCH_DATASETS_LABELED_IMAGES_H_

@@ -1,4 +1,4 @@
-#include "experiments/imagenet_dataset.h"
+#include "datasets/imagenet_dataset.h"
 
 #include <sys/stat.h>
 
@@ -20,9 +20,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "experiments/image_tensor_cache.h"
-#include "experiments/jpeg_codec.h"
-#include "experiments/paths.h"
+#include "datasets/image_tensor_cache.h"
+#include "datasets/jpeg_codec.h"
+#include "datasets/paths.h"
 #include "kernels/status_macros.h"
 
 namespace quantbench {

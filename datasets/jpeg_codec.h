@@ -8,8 +8,8 @@
 // libjpeg reports errors by calling error_exit(), which by default prints and calls exit().
 // Here a custom error manager longjmp()s back to the decoder instead, so a bad file is an
 // absl::Status naming the file and never ends the process; nothing is printed to stderr.
-#ifndef QUANTBENCH_EXPERIMENTS_JPEG_CODEC_H_
-#define QUANTBENCH_EXPERIMENTS_JPEG_CODEC_H_
+#ifndef QUANTBENCH_DATASETS_JPEG_CODEC_H_
+#define QUANTBENCH_DATASETS_JPEG_CODEC_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -65,4 +65,4 @@ std::string JpegLibraryVersion();
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_JPEG_CODEC_H_
+#endif  // QUANTBENCH_DATASETS_JPEG_CODEC_H_

@@ -1,4 +1,4 @@
-#include "experiments/jpeg_codec.h"
+#include "datasets/jpeg_codec.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "experiments/imagenet_dataset.h"
+#include "datasets/imagenet_dataset.h"
 
 #include <gtest/gtest.h>
 
@@ -15,8 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "experiments/image_preprocess.h"
-#include "experiments/jpeg_codec.h"
+#include "datasets/image_preprocess.h"
+#include "datasets/jpeg_codec.h"
+#include "datasets/shared_data_for_tests.h"
 
 namespace quantbench {
 namespace {
@@ -489,22 +490,6 @@ TEST_F(StreamedSetTest, OldFormatCacheIsRecomputed) {
 }
 
 // ---- the staged ImageNet validation subset, if this machine has it
-
-std::string SharedDataDir() {
-  if (const char* env = std::getenv("QUANTBENCH_SHARED_DATA")) return env;
-  // <workspace>/../shared/data, finding the workspace through this test's runfiles
-  // (experiments/README.md is a data dependency and links back into the source tree).
-  if (const char* srcdir = std::getenv("TEST_SRCDIR")) {
-    std::error_code ec;
-    const fs::path readme =
-        fs::canonical(fs::path(srcdir) / "quantbench/experiments/README.md", ec);
-    if (!ec) {
-      const fs::path candidate = readme.parent_path().parent_path().parent_path() / "shared/data";
-      if (fs::is_directory(candidate, ec)) return candidate.string();
-    }
-  }
-  return "/work/shared/data";
-}
 
 TEST(RealImageNet, First20OfDatasetTxtMatchValTxt) {
   const std::string dir = SharedDataDir() + "/imagenet_val_1300";

@@ -1,6 +1,6 @@
-// Path joining for config-relative paths, shared by the experiment code.
-#ifndef QUANTBENCH_EXPERIMENTS_PATHS_H_
-#define QUANTBENCH_EXPERIMENTS_PATHS_H_
+// Path joining for config-relative paths, shared by the dataset readers and the experiment code.
+#ifndef QUANTBENCH_DATASETS_PATHS_H_
+#define QUANTBENCH_DATASETS_PATHS_H_
 
 #include <string>
 
@@ -15,4 +15,4 @@ inline std::string JoinPath(const std::string& dir, const std::string& path) {
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_PATHS_H_
+#endif  // QUANTBENCH_DATASETS_PATHS_H_

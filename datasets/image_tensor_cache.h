@@ -24,8 +24,8 @@
 // there is room for it. (Read-only mmap was the alternative; its resident pages count
 // towards the process' RSS and stay mapped for the whole sweep, while pread copies one batch
 // per call: a few MB, cheap next to the forward pass that consumes it.)
-#ifndef QUANTBENCH_EXPERIMENTS_IMAGE_TENSOR_CACHE_H_
-#define QUANTBENCH_EXPERIMENTS_IMAGE_TENSOR_CACHE_H_
+#ifndef QUANTBENCH_DATASETS_IMAGE_TENSOR_CACHE_H_
+#define QUANTBENCH_DATASETS_IMAGE_TENSOR_CACHE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -126,4 +126,4 @@ absl::StatusOr<std::vector<uint8_t>> LoadImageTensor(const std::string& path,
 
 }  // namespace quantbench
 
-#endif  // QUANTBENCH_EXPERIMENTS_IMAGE_TENSOR_CACHE_H_
+#endif  // QUANTBENCH_DATASETS_IMAGE_TENSOR_CACHE_H_

@@ -1,4 +1,4 @@
-#include "experiments/image_preprocess.h"
+#include "datasets/image_preprocess.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "experiments/image_tensor_cache.h"
+#include "datasets/image_tensor_cache.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
