@@ -14,7 +14,10 @@
 #include "networks/architecture.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
+#include "networks/graph_reference.h"
+#include "networks/mlp.h"
 #include "networks/param_store.h"
+#include "networks/test_util.h"
 
 namespace quantbench {
 namespace {
@@ -30,6 +33,23 @@ const std::map<std::string, int64_t>& ExpectedCounts() {
       {"mobilenet_v1", 4231976},  {"xception", 22855952},
   };
   return *counts;
+}
+
+// The small-image networks at 10 classes: sum(p.numel() for p in model.parameters()) of
+// tools/cifar_torch_reference.py's PyTorch definitions (/usr/bin/python3, torch 1.13); the
+// mlp's is MlpSpec{784, {256, 256, 256}, 10}'s weights and biases.
+const std::map<std::string, int64_t>& SmallImageCounts() {
+  static const auto* counts = new std::map<std::string, int64_t>{
+      {"cifar_resnet20", 269722}, {"cifar_resnet32", 464154}, {"cifar_resnet44", 658586},
+      {"cifar_resnet56", 853018}, {"resiliency_cnn", 89578},  {"mlp", 335114},
+  };
+  return *counts;
+}
+
+ArchitectureOptions TenClasses() {
+  ArchitectureOptions options;
+  options.num_classes = 10;
+  return options;
 }
 
 std::string TestdataPath(const std::string& name) {
@@ -48,7 +68,10 @@ TEST(ArchitectureRegistryTest, AllRegistered) {
   for (const auto& [name, count] : ExpectedCounts()) {
     EXPECT_NE(ArchitectureRegistry::Global().Find(name), nullptr) << name;
   }
-  EXPECT_EQ(names.size(), ExpectedCounts().size());
+  for (const auto& [name, count] : SmallImageCounts()) {
+    EXPECT_NE(ArchitectureRegistry::Global().Find(name), nullptr) << name;
+  }
+  EXPECT_EQ(names.size(), ExpectedCounts().size() + SmallImageCounts().size());
   EXPECT_EQ(ArchitectureRegistry::Global().Find("nope"), nullptr);
   auto missing = ArchitectureRegistry::Global().Build("nope", {});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
@@ -210,6 +233,179 @@ TEST(ArchitectureVariantTest, InceptionAuxParamsAreUnused) {
     if (p.name.rfind("AuxLogits.", 0) != 0) ASSERT_TRUE(without.Add(p).ok());
   }
   EXPECT_TRUE(CheckGraphParams(*g, without).ok());
+}
+
+// ---- The small-image networks (networks/arch_cifar.cc)
+
+class SmallImageArchitectureTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SmallImageArchitectureTest, CountAndForwardMatchesReference) {
+  const std::string name = GetParam();
+  auto graph = ArchitectureRegistry::Global().Build(name, TenClasses());
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ(graph->NumTrainableParameters(), SmallImageCounts().at(name));
+  EXPECT_EQ(graph->num_classes, 10);
+  auto params = InitGraphParams(*graph, 3);
+  ASSERT_TRUE(params.ok()) << params.status();
+  RandomizeNonWeights(&*params, 4);
+  const int batch = 3;
+  const std::vector<float> input = RandomVector(batch * graph->input.NumElements(), 5);
+  auto network = GraphNetwork::Create(*graph, &*params, 2);
+  ASSERT_TRUE(network.ok()) << network.status();
+  std::vector<float> got(batch * 10);
+  ASSERT_TRUE((*network)->Forward(input, batch, absl::MakeSpan(got)).ok());
+  auto want = ReferenceForward(*graph, *params, input, batch, /*softmax=*/false);
+  ASSERT_TRUE(want.ok()) << want.status();
+  for (int b = 0; b < batch; ++b) {
+    // log p = logit - logsumexp: compare up to the per-example constant, relative to the range.
+    double lse = 0.0, lo = 1e300, hi = -1e300, max_logit = -1e300;
+    for (int c = 0; c < 10; ++c) max_logit = std::max<double>(max_logit, (*want)[b * 10 + c]);
+    for (int c = 0; c < 10; ++c) lse += std::exp((*want)[b * 10 + c] - max_logit);
+    lse = max_logit + std::log(lse);
+    for (int c = 0; c < 10; ++c) {
+      lo = std::min<double>(lo, (*want)[b * 10 + c]);
+      hi = std::max<double>(hi, (*want)[b * 10 + c]);
+    }
+    const double range = std::max(1.0, hi - lo);
+    for (int c = 0; c < 10; ++c) {
+      const double want_logp = (*want)[b * 10 + c] - lse;
+      const double got_logp = std::log(std::max(static_cast<double>(got[b * 10 + c]), 1e-300));
+      if (want_logp > -60.0) {
+        EXPECT_NEAR(got_logp, want_logp, 1e-4 * range) << name << " example " << b << " class " << c;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, SmallImageArchitectureTest,
+                         ::testing::Values("cifar_resnet20", "cifar_resnet32", "cifar_resnet44",
+                                           "cifar_resnet56", "resiliency_cnn", "mlp"));
+
+const Layer* FindLayer(const Graph& g, const std::string& name) {
+  for (const Layer& l : g.layers) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
+// The option-A shortcuts: two per net (stage 2 and 3 entries), 1x1 / stride-2 max pool, then
+// planes/4 zero channels on each side; no shortcut weights; the torch names.
+TEST(CifarResNetTest, StructureAndNames) {
+  auto g = ArchitectureRegistry::Global().Build("cifar_resnet20", TenClasses());
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->input_shape(), (std::vector<int64_t>{3, 32, 32}));
+  std::vector<std::pair<int, int>> pads;
+  int convs = 0;
+  for (const Layer& l : g->layers) {
+    convs += l.kind == LayerKind::kConv;
+    if (l.kind != LayerKind::kPadChannels) continue;
+    pads.push_back({l.pad_channels_before, l.pad_channels_after});
+    const Layer& pool = g->layers[l.inputs[0]];
+    EXPECT_EQ(pool.kind, LayerKind::kMaxPool);
+    EXPECT_EQ(pool.kernel_h, 1);
+    EXPECT_EQ(pool.stride_h, 2);
+  }
+  EXPECT_EQ(pads, (std::vector<std::pair<int, int>>{{8, 8}, {16, 16}}));
+  EXPECT_EQ(convs, 19);
+  for (const char* name : {"conv1", "bn1", "layer1.0.conv1", "layer1.2.bn2", "layer2.0.conv1",
+                           "layer3.2.conv2", "linear"}) {
+    EXPECT_NE(FindLayer(*g, name), nullptr) << name;
+  }
+  EXPECT_EQ(FindLayer(*g, "layer2.0.conv1")->stride_h, 2);
+  EXPECT_EQ(FindLayer(*g, "layer2.1.conv1")->stride_h, 1);
+  EXPECT_EQ(FindLayer(*g, "layer3.0.conv1")->shape, (TensorShape{64, 8, 8, false}));
+  EXPECT_EQ(g->params.front().name, "conv1.weight");
+  EXPECT_EQ(g->params.back().name, "linear.bias");
+  EXPECT_EQ(g->params.back().shape, std::vector<int64_t>{10});
+  ArchitectureOptions bad = TenClasses();
+  bad.variant["depth"] = "20";
+  EXPECT_FALSE(ArchitectureRegistry::Global().Build("cifar_resnet20", bad).ok());
+}
+
+TEST(ResiliencyCnnTest, WidthMultiplier) {
+  ArchitectureOptions options = TenClasses();
+  options.variant["width_multiplier"] = "0.25";
+  auto g = ArchitectureRegistry::Global().Build("resiliency_cnn", options);
+  ASSERT_TRUE(g.ok()) << g.status();
+  // tools/cifar_torch_reference.py --net resiliency_cnn --width_multiplier 0.25
+  EXPECT_EQ(g->NumTrainableParameters(), 8002);
+  EXPECT_EQ(FindLayer(*g, "conv1")->shape, (TensorShape{8, 32, 32, false}));
+  EXPECT_EQ(FindLayer(*g, "conv3")->shape, (TensorShape{16, 8, 8, false}));
+  EXPECT_EQ(FindLayer(*g, "fc")->inputs.size(), 1u);
+  std::vector<std::string> names;
+  for (const ParamSpec& p : g->params) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "conv1.bias", "conv2.weight",
+                                             "conv2.bias", "conv3.weight", "conv3.bias",
+                                             "fc.weight", "fc.bias"}));
+  EXPECT_EQ(g->params[6].shape, (std::vector<int64_t>{10, 16 * 4 * 4}));
+  options.variant["width_multiplier"] = "2";
+  g = ArchitectureRegistry::Global().Build("resiliency_cnn", options);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(FindLayer(*g, "conv2")->out_channels, 64);
+  for (const char* bad : {"0", "-1", "abc", "", "nan"}) {
+    options.variant["width_multiplier"] = bad;
+    auto b = ArchitectureRegistry::Global().Build("resiliency_cnn", options);
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(b.status().message().find("width_multiplier"), std::string::npos) << b.status();
+  }
+}
+
+// The mlp graph is MlpNetwork's network: same parameters (InitGraphParams gives
+// InitMlpParams' values bit for bit), same outputs.
+TEST(MlpArchitectureTest, SameParametersAndOutputsAsMlpNetwork) {
+  ArchitectureOptions options = TenClasses();
+  options.variant["hidden"] = "37, 19";
+  options.variant["inputs"] = "23";
+  auto g = ArchitectureRegistry::Global().Build("mlp", options);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->input_shape(), (std::vector<int64_t>{23, 1, 1}));
+  const MlpSpec spec{23, {37, 19}, 10};
+  const ParamStore mlp_params = InitMlpParams(spec, 7);
+  auto graph_params = InitGraphParams(*g, 7);
+  ASSERT_TRUE(graph_params.ok());
+  ASSERT_EQ(graph_params->size(), mlp_params.size());
+  for (size_t i = 0; i < mlp_params.size(); ++i) {
+    const Parameter& a = mlp_params.parameters()[i];
+    const Parameter& b = graph_params->parameters()[i];
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.layer, a.layer);
+    EXPECT_EQ(b.layer_type, a.layer_type);
+    EXPECT_EQ(b.kind, a.kind);
+    EXPECT_EQ(b.shape, a.shape);
+    EXPECT_EQ(b.values, a.values) << a.name;
+  }
+  ParamStore shared = mlp_params;
+  RandomizeNonWeights(&shared, 8);  // non-zero biases
+  const int batch = 5;
+  const std::vector<float> input = RandomVector(batch * 23, 9, -2.0f, 2.0f);
+  auto mlp = MlpNetwork::Create(spec, &shared, 2);
+  auto graph_net = GraphNetwork::Create(*g, &shared, 3);
+  ASSERT_TRUE(mlp.ok()) << mlp.status();
+  ASSERT_TRUE(graph_net.ok()) << graph_net.status();
+  std::vector<float> a(batch * 10), b(batch * 10);
+  ASSERT_TRUE((*mlp)->Forward(input, batch, absl::MakeSpan(a)).ok());
+  ASSERT_TRUE((*graph_net)->Forward(input, batch, absl::MakeSpan(b)).ok());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-6) << i;
+  EXPECT_EQ((*graph_net)->ActivationSites(), (std::vector<std::string>{"fc1", "fc2", "fc3"}));
+
+  // Defaults: 784-256-256-256-10, as configs/fashion_mnist_mlp.pbtxt.
+  auto d = ArchitectureRegistry::Global().Build("mlp", TenClasses());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->input_shape(), (std::vector<int64_t>{784, 1, 1}));
+  EXPECT_EQ(d->params.size(), 8u);
+  EXPECT_EQ(d->params[6].shape, (std::vector<int64_t>{10, 256}));
+  options.variant["hidden"] = "";
+  d = ArchitectureRegistry::Global().Build("mlp", options);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->params.size(), 2u);  // softmax regression: fc1 only
+  for (const char* bad : {"256,0", "256,,x", "-3"}) {
+    options.variant["hidden"] = bad;
+    auto e = ArchitectureRegistry::Global().Build("mlp", options);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  options.variant.erase("hidden");
+  options.image_size = 28;
+  EXPECT_FALSE(ArchitectureRegistry::Global().Build("mlp", options).ok());
 }
 
 }  // namespace
