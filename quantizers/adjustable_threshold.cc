@@ -42,6 +42,7 @@
 #include "quantizers/levels.h"
 #include "quantizers/per_table.h"
 #include "quantizers/quantizer.h"
+#include "quantizers/trainable_quantizer.h"
 #include "quantizers/uniform_grid.h"
 
 namespace quantbench {
@@ -53,7 +54,7 @@ bool IsDepthwise(const WeightView& weights) {
   return weights.shape.size() == 4 && weights.shape[1] == 1;
 }
 
-class AdjustableThresholdQuantizer : public Quantizer {
+class AdjustableThresholdQuantizer : public Quantizer, public TrainableQuantizer {
  public:
   AdjustableThresholdQuantizer(std::vector<double> alphas, bool per_channel, bool dws_rescale)
       : alphas_(std::move(alphas)), per_channel_(per_channel), dws_rescale_(dws_rescale) {}
@@ -93,14 +94,130 @@ class AdjustableThresholdQuantizer : public Quantizer {
                                                      " output filters (shape[0]); give one α per "
                                                      "filter or a single α"));
     }
+    return QuantizeWithAlphas(weights, bits, [&](int64_t table) {
+      return alphas_.size() == 1 ? alphas_[0] : alphas_[table];
+    });
+  }
+
+  // ---- Trainable α (section 2.4): one α per table, i.e. per filter in vector mode and one
+  // per tensor in scalar mode (with dws_rescale the single α of the rescaled tensor).
+  const TrainableQuantizer* AsTrainable() const override { return this; }
+
+  absl::StatusOr<std::vector<float>> InitialParameters(const WeightView& weights,
+                                                       int bits) const override {
+    QB_ASSIGN_OR_RETURN(QuantizedTensor configured, Quantize(weights, bits));
+    const int64_t count = TrainableCount(weights);
+    std::vector<float> alphas(count);
+    for (int64_t k = 0; k < count; ++k) {
+      alphas[k] = static_cast<float>(alphas_.size() == 1 ? alphas_[0] : alphas_[k]);
+    }
+    return alphas;
+  }
+
+  absl::StatusOr<QuantizedTensor> QuantizeWithParameters(
+      const WeightView& weights, int bits, absl::Span<const float> parameters) const override {
+    QB_RETURN_IF_ERROR(CheckQuantizerInput(weights, bits));
+    QB_RETURN_IF_ERROR(CheckBits(bits));
+    QB_RETURN_IF_ERROR(CheckParameterCount(weights, parameters));
+    return QuantizeWithAlphas(weights, bits, [&](int64_t table) {
+      return static_cast<double>(parameters[parameters.size() == 1 ? 0 : table]);
+    });
+  }
+
+  // q = clip(⌊S·w⌉, −n, n)/S, S = n/T, T = clip(α, 0.5, 1)·T_max, with ⌊·⌉' = 1 (STE):
+  //   inside (|⌊S·w⌉| <= n):  dq/dw = 1,  dq/dS = (S·w − ⌊S·w⌉)/S²
+  //   clipped (q = ±n/S):     dq/dw = 0,  dq/dS = ∓n/S²
+  //   dS/dT = −S/T;  dT/dα = T_max inside [0.5, 1], else 0 (the clip passes no gradient).
+  // With dws_rescale filter k sees S_k = s_k·S and T_max = T_a (see Quantize).
+  absl::Status Backward(const WeightView& weights, int bits, absl::Span<const float> parameters,
+                        absl::Span<const float> dq, absl::Span<float> dweights,
+                        absl::Span<float> dparameters) const override {
+    QB_RETURN_IF_ERROR(CheckQuantizerInput(weights, bits));
+    QB_RETURN_IF_ERROR(CheckParameterCount(weights, parameters));
+    if (dq.size() != weights.values.size() || dweights.size() != weights.values.size() ||
+        dparameters.size() != parameters.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "adjustable_threshold: gradient sizes do not fit tensor '", weights.name, "'"));
+    }
+    const double n = static_cast<double>((int64_t{1} << (bits - 1)) - 1);
+    const int64_t rows = weights.rows();
+    const int64_t size = weights.row_size();
+    const bool rescale = dws_rescale_ && IsDepthwise(weights);
+    std::vector<double> row_max(rows);
+    double mean_max = 0.0;
+    for (int64_t k = 0; k < rows; ++k) {
+      row_max[k] = MaxAbs(absl::Span<const float>(weights.values.data() + k * size, size));
+      mean_max += row_max[k] / static_cast<double>(rows);
+    }
+    const double tensor_max = MaxAbs(weights.values);
+    for (int64_t k = 0; k < rows; ++k) {
+      const int64_t p = parameters.size() == 1 ? 0 : k;
+      const double alpha = parameters[p];
+      // The threshold and scale this row is quantized with.
+      double t_max = per_channel_ ? row_max[k] : tensor_max;
+      double row_scale = 1.0;  // s_k of dws_rescale
+      if (rescale) {
+        t_max = mean_max;
+        if (row_max[k] > 0.0 && mean_max > 0.0) row_scale = mean_max / row_max[k];
+      }
+      const double t = ClipAlpha(alpha) * t_max;
+      const bool alpha_inside = alpha >= 0.5 && alpha <= 1.0;
+      double dalpha = 0.0;
+      for (int64_t i = k * size; i < (k + 1) * size; ++i) {
+        if (t <= 0.0) {
+          dweights[i] = 0.0f;  // an all-zero row: every level is 0
+          continue;
+        }
+        const double s = row_scale * n / t;
+        const double x = s * weights.values[i];
+        const double r = std::round(x);  // half away from zero, as EncodeNearest breaks ties
+        double dq_ds;
+        if (std::fabs(r) <= n) {
+          dweights[i] = dq[i];
+          dq_ds = (x - r) / (s * s);
+        } else {
+          dweights[i] = 0.0f;
+          dq_ds = -(r > 0 ? n : -n) / (s * s);
+        }
+        if (alpha_inside) dalpha += dq[i] * dq_ds * (-s / t) * t_max;
+      }
+      dparameters[p] += static_cast<float>(dalpha);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Parameters per tensor: one α per output filter (vector mode) or one for the tensor.
+  int64_t TrainableCount(const WeightView& weights) const {
+    return per_channel_ ? weights.rows() : 1;
+  }
+
+  absl::Status CheckParameterCount(const WeightView& weights,
+                                   absl::Span<const float> parameters) const {
+    if (static_cast<int64_t>(parameters.size()) != TrainableCount(weights)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "adjustable_threshold: ", parameters.size(), " trained α for tensor '", weights.name,
+          "', expected ", TrainableCount(weights)));
+    }
+    for (float a : parameters) {
+      if (!std::isfinite(a)) {
+        return absl::InvalidArgumentError("adjustable_threshold: non-finite α for tensor '" +
+                                          weights.name + "'");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename AlphaOf>
+  QuantizedTensor QuantizeWithAlphas(const WeightView& weights, int bits, AlphaOf alpha_of) const {
     const bool rescale = dws_rescale_ && IsDepthwise(weights);
     QuantizedTensor out;
     if (rescale) {
-      out = QuantizeRescaledDepthwise(weights, bits);
+      out = QuantizeRescaledDepthwise(weights, bits, alpha_of(0));
     } else {
       out = EncodePerTable(weights, per_channel_, [&](const TableSlice& slice, QuantizedTensor& q) {
-        const double alpha = alphas_.size() == 1 ? alphas_[0] : alphas_[slice.index];
-        EncodeUniformTable(MidTreadGrid(bits, ClipAlpha(alpha) * MaxAbs(slice.input)), slice, q);
+        EncodeUniformTable(MidTreadGrid(bits, ClipAlpha(alpha_of(slice.index)) * MaxAbs(slice.input)),
+                           slice, q);
       });
     }
     out.kind = CodeKind::kUniform;
@@ -110,10 +227,9 @@ class AdjustableThresholdQuantizer : public Quantizer {
     return out;
   }
 
- private:
   // Section 2.7 on one depthwise tensor (see the top comment): Q(s_k·W_k)/s_k with one
   // threshold over the scaled tensor.
-  QuantizedTensor QuantizeRescaledDepthwise(const WeightView& weights, int bits) const {
+  QuantizedTensor QuantizeRescaledDepthwise(const WeightView& weights, int bits, double alpha) const {
     const int64_t rows = weights.rows();
     const int64_t size = weights.row_size();
     std::vector<double> t(rows);
@@ -128,7 +244,7 @@ class AdjustableThresholdQuantizer : public Quantizer {
     }
     // Every rescaled filter has max s_k·t_k = T_a, so the per-tensor threshold is α·T_a and
     // filter k, divided back by s_k, sees the grid of step α·T_a/(s_k·(2^(b-1)-1)).
-    const double threshold = ClipAlpha(alphas_[0]) * mean_t;
+    const double threshold = ClipAlpha(alpha) * mean_t;
     return EncodePerTable(weights, /*per_channel=*/true,
                           [&](const TableSlice& slice, QuantizedTensor& q) {
                             UniformGrid grid = MidTreadGrid(bits, threshold);

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "quantizers/quantizer.h"
 #include "quantizers/test_util.h"
+#include "quantizers/trainable_quantizer.h"
 
 namespace quantbench {
 namespace {
@@ -135,6 +136,101 @@ TEST(AdjustableThresholdTest, ParameterErrors) {
   ASSERT_TRUE(q.ok());
   EXPECT_FALSE((*q)->CheckBits(1).ok());
   EXPECT_TRUE((*q)->CheckBits(8).ok());
+}
+
+// ---- The trainable side (quantizers/trainable_quantizer.h).
+
+const TrainableQuantizer* Trainable(const Quantizer& q) {
+  const TrainableQuantizer* t = q.AsTrainable();
+  EXPECT_NE(t, nullptr);
+  return t;
+}
+
+TEST(AdjustableThresholdTrainableTest, InitialParametersReproduceQuantize) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> w(5 * 7);
+  for (float& v : w) v = normal(rng);
+  WeightView view{"w", {5, 7}, w};
+  for (const char* granularity : {"per_channel", "per_tensor"}) {
+    auto q = QuantizerRegistry::Global().Create(
+        "adjustable_threshold", {{"alpha", "0.75"}, {"granularity", granularity}});
+    ASSERT_TRUE(q.ok()) << q.status();
+    const TrainableQuantizer* t = Trainable(**q);
+    auto alphas = t->InitialParameters(view, 4);
+    ASSERT_TRUE(alphas.ok()) << alphas.status();
+    EXPECT_EQ(alphas->size(), std::string(granularity) == "per_channel" ? 5u : 1u);
+    for (float a : *alphas) EXPECT_EQ(a, 0.75f);  // exact in float: the same grid
+    auto direct = (*q)->Quantize(view, 4);
+    auto with = t->QuantizeWithParameters(view, 4, *alphas);
+    ASSERT_TRUE(direct.ok() && with.ok());
+    EXPECT_EQ(direct->values, with->values);
+    EXPECT_EQ(direct->codes, with->codes);
+    // Wrong parameter count: an error naming the tensor.
+    std::vector<float> wrong(3, 1.0f);
+    EXPECT_EQ(t->QuantizeWithParameters(view, 4, wrong).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+// The STE gradient of α is the exact derivative of the surrogate in which every weight's
+// rounding offset (⌊S·w⌉ − S·w) is frozen: q_i(α) = w_i + c_i/S(α) inside, ±n/S(α) clipped.
+// Central differences of that surrogate (in double) must equal Backward's dL/dα, for
+// L = sum_i g_i·q_i with random g.
+TEST(AdjustableThresholdTrainableTest, AlphaGradientMatchesFrozenRoundingSurrogate) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t rows = 3, cols = 9;
+  const int bits = 3;
+  std::vector<float> w(rows * cols), g(rows * cols);
+  for (float& v : w) v = normal(rng);
+  for (float& v : g) v = normal(rng);
+  WeightView view{"w", {rows, cols}, w};
+  auto q = QuantizerRegistry::Global().Create("adjustable_threshold", {});
+  ASSERT_TRUE(q.ok());
+  const TrainableQuantizer* t = Trainable(**q);
+  const std::vector<float> alphas = {0.7f, 0.93f, 0.55f};
+  std::vector<float> dw(w.size()), dalpha(rows, 0.0f);
+  ASSERT_TRUE(t->Backward(view, bits, alphas, g, absl::MakeSpan(dw), absl::MakeSpan(dalpha)).ok());
+
+  const double n = 3.0;  // 2^(bits-1) - 1
+  for (int64_t k = 0; k < rows; ++k) {
+    double tmax = 0.0;
+    for (int64_t c = 0; c < cols; ++c) tmax = std::max(tmax, std::fabs(double{w[k * cols + c]}));
+    const double s0 = n / (alphas[k] * tmax);
+    auto surrogate = [&](double alpha) {
+      const double s = n / (alpha * tmax);
+      double loss = 0.0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double x0 = s0 * w[k * cols + c];
+        const double r0 = std::round(x0);
+        const double qi = std::fabs(r0) <= n ? w[k * cols + c] + (r0 - x0) / s : (r0 > 0 ? n : -n) / s;
+        loss += g[k * cols + c] * qi;
+      }
+      return loss;
+    };
+    const double h = 1e-6;
+    const double fd = (surrogate(alphas[k] + h) - surrogate(alphas[k] - h)) / (2 * h);
+    EXPECT_NEAR(dalpha[k], fd, 1e-4 * (1 + std::fabs(fd))) << "row " << k;
+    // Weights: the gradient passes where the code is not clipped.
+    for (int64_t c = 0; c < cols; ++c) {
+      const double r0 = std::round(s0 * w[k * cols + c]);
+      EXPECT_EQ(dw[k * cols + c], std::fabs(r0) <= n ? g[k * cols + c] : 0.0f);
+    }
+  }
+  // Outside [0.5, 1] the clip passes no gradient to α; the result accumulates.
+  std::vector<float> outside = {1.2f, 0.3f, 0.9f};
+  std::vector<float> acc = {1.0f, 1.0f, 1.0f};
+  ASSERT_TRUE(t->Backward(view, bits, outside, g, absl::MakeSpan(dw), absl::MakeSpan(acc)).ok());
+  EXPECT_EQ(acc[0], 1.0f);
+  EXPECT_EQ(acc[1], 1.0f);
+  EXPECT_NE(acc[2], 1.0f);
+}
+
+TEST(AdjustableThresholdTrainableTest, OtherQuantizersAreNotTrainable) {
+  auto q = QuantizerRegistry::Global().Create("linear", {});
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ((*q)->AsTrainable(), nullptr);
 }
 
 }  // namespace

@@ -28,6 +28,8 @@
 
 namespace quantbench {
 
+class TrainableQuantizer;
+
 // A read-only view of one weight tensor. shape[0] is the output-channel (row) dimension:
 // dense weights are [out, in], convolution weights [out, in/groups, kh, kw].
 struct WeightView {
@@ -112,6 +114,10 @@ class Quantizer {
 
   // Checked once per (quantizer, bits) cell before any work, so a sweep fails before it starts.
   virtual absl::Status CheckBits(int bits) const = 0;
+
+  // Quantizers with parameters learnt in quantization-aware training return their
+  // TrainableQuantizer side (quantizers/trainable_quantizer.h); the default has none.
+  virtual const TrainableQuantizer* AsTrainable() const { return nullptr; }
 };
 
 using QuantizerFactory = std::function<absl::StatusOr<std::unique_ptr<Quantizer>>(ParamMap&)>;
