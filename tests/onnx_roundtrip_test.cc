@@ -407,7 +407,8 @@ TEST(GraphOnnxExport, ArchitecturesRoundTripByNameBitForBit) {
   // vgg16, alexnet and resnet50 are left out for their size only (553 / 244 / 102 MB): they
   // use no layer kind the others lack.
   for (const std::string name : {"squeezenet1_1", "squeezenet1_0", "resnet18", "mobilenet_v2",
-                                 "mnasnet1_0", "inception_v3", "mobilenet_v1", "xception"}) {
+                                 "mnasnet1_0", "inception_v3", "mobilenet_v1", "xception",
+                                 "cifar_resnet20", "resiliency_cnn", "mlp"}) {
     SCOPED_TRACE(name);
     auto graph = BuildArchitecture(name);
     ASSERT_TRUE(graph.ok()) << graph.status();
@@ -539,7 +540,7 @@ TEST(OnnxRuntimeGraph, ArchitecturesMatchOnTheirExports) {
   const std::string why_not = OnnxRuntimeUnavailable();
   if (!why_not.empty()) GTEST_SKIP() << "onnxruntime unavailable: " << why_not;
   for (const std::string name : {"squeezenet1_1", "resnet18", "mobilenet_v2", "inception_v3", "mobilenet_v1",
-                                 "xception"}) {
+                                 "xception", "cifar_resnet20"}) {
     SCOPED_TRACE(name);
     auto graph = BuildArchitecture(name);
     ASSERT_TRUE(graph.ok()) << graph.status();
