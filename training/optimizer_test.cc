@@ -1,5 +1,6 @@
 #include "training/optimizer.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
