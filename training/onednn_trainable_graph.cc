@@ -1,0 +1,769 @@
+// The oneDNN training backend.
+//
+// A Plan is built once per (batch, phase) and cached. It holds one oneDNN memory per value
+// in the layout its producer chose (convolutions pick blocked layouts through
+// format_tag::any; BatchNorm, ReLU, pooling and Add keep their input's layout), one gradient
+// memory per value in the same layout, and three step lists:
+//   * sync: per Forward, the reorders of the weights from the store's plain layout into the
+//     layouts the forward (and, in training, backward-data) primitives chose;
+//   * forward: the primitives in graph order, plus a reorder wherever a consumer wants a
+//     different layout than the producer made (made once, shared by all such consumers);
+//   * backward (training only): the backward primitives in reverse order. A value's first
+//     gradient contribution is written straight into its gradient memory when the layouts
+//     agree, every later one (fan-out: residual adds, concat, hooks) is accumulated by a
+//     reorder with a sum post-op.
+// Plain N, C, H, W only at the boundary: input, logits, dinput and the activation hooks.
+// Weight gradients come back in the store's layout ([out, in/groups, kh, kw], [out, in]).
+#include "training/onednn_trainable_graph.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/status_macros.h"
+#include "oneapi/dnnl/dnnl.hpp"
+#include "oneapi/dnnl/dnnl_debug.h"
+#include "training/layer_reference.h"
+#include "training/trainable_graph_base.h"
+
+namespace quantbench {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+constexpr memory::data_type kF32 = memory::data_type::f32;
+
+memory::dims Dims(const TensorShape& s, int n) {
+  return s.flat ? memory::dims{n, s.c} : memory::dims{n, s.c, s.h, s.w};
+}
+memory::desc PlainDesc(const TensorShape& s, int n) {
+  return memory::desc(Dims(s, n), kF32, s.flat ? tag::nc : tag::nchw);
+}
+memory::desc AnyDesc(const TensorShape& s, int n) {
+  return memory::desc(Dims(s, n), kF32, tag::any);
+}
+float* Ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
+
+struct Step {
+  dnnl::primitive primitive;  // or fn
+  std::unordered_map<int, memory> args;
+  std::function<absl::Status()> fn;
+  bool dinput_only = false;  // backward steps that only serve dL/dinput
+};
+
+// Pooling window in oneDNN's terms: ceil_mode becomes extra bottom / right padding.
+struct PoolGeometry {
+  memory::dims kernel, strides, pad_l, pad_r;
+  dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+  bool include_pad_with_extension = false;  // not expressible
+};
+
+PoolGeometry PoolGeometryOf(const Layer& l, const TensorShape& in) {
+  PoolGeometry g;
+  if (l.kind == LayerKind::kGlobalAvgPool) {
+    g.kernel = {in.h, in.w};
+    g.strides = {1, 1};
+    g.pad_l = {0, 0};
+    g.pad_r = {0, 0};
+    g.alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    return g;
+  }
+  const int need_b = (l.shape.h - 1) * l.stride_h + l.kernel_h - in.h - l.pad_t;
+  const int need_r = (l.shape.w - 1) * l.stride_w + l.kernel_w - in.w - l.pad_l;
+  const bool extended = need_b > l.pad_b || need_r > l.pad_r;
+  g.kernel = {l.kernel_h, l.kernel_w};
+  g.strides = {l.stride_h, l.stride_w};
+  g.pad_l = {l.pad_t, l.pad_l};
+  g.pad_r = {std::max(l.pad_b, need_b), std::max(l.pad_r, need_r)};
+  if (l.kind == LayerKind::kAvgPool) {
+    const bool any_pad = l.pad_t || l.pad_l || l.pad_b || l.pad_r;
+    g.include_pad_with_extension = l.count_include_pad && any_pad && extended;
+    // Without declared padding PyTorch's include-pad divisor is the in-bounds count.
+    g.alg = l.count_include_pad && any_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                           : dnnl::algorithm::pooling_avg_exclude_padding;
+  }
+  return g;
+}
+
+std::string PrimitiveKindName(const dnnl::primitive& p) {
+  return dnnl_prim_kind2str(static_cast<dnnl_primitive_kind_t>(p.get_kind()));
+}
+
+absl::Status DnnlError(const dnnl::error& e, const std::string& what) {
+  if (e.status == dnnl_unimplemented) {
+    return absl::UnimplementedError(absl::StrCat("oneDNN has no implementation for ", what));
+  }
+  return absl::InternalError(absl::StrCat("oneDNN error while ", what, ": ", e.what()));
+}
+
+class OneDnnTrainableGraph : public TrainableGraphBase {
+ public:
+  OneDnnTrainableGraph(const Graph& graph, const TrainableGraphOptions& options)
+      : TrainableGraphBase(graph, options), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
+
+ protected:
+  absl::Status RunForward(absl::Span<const float> input, int batch, Phase phase,
+                          absl::Span<float> logits) override;
+  absl::Status RunBackward(absl::Span<const float> dlogits, ParamGradients* grads,
+                           absl::Span<float> dinput) override;
+  void HooksChanged() override {
+    plans_.clear();
+    train_plan_ = nullptr;
+  }
+
+ private:
+  // The oneDNN memories that face the ParamStore and the gradients of one layer.
+  struct LayerMems {
+    memory weight, bias;            // conv / dense, plain; handles = parameter values
+    memory dweight, dbias;          // plain; handles = gradient vectors
+    memory scale, shift, mean, var;  // BatchNorm (kEval: mean / var = running statistics)
+    memory dscale, dshift;
+  };
+  struct WeightCopy {
+    memory user, copy;
+  };
+  struct Plan {
+    int batch = 0;
+    bool train = false;
+    std::vector<memory> val, hval, grad, hgrad;
+    std::vector<LayerMems> lm;
+    std::vector<Step> sync, fwd, bwd;
+    std::vector<WeightCopy> weight_copies;
+    std::map<std::pair<int, bool>, std::vector<memory>> conversions;
+    std::vector<memory> temps;
+    std::vector<bool> grad_started;  // build time, per 2 * value + hooked
+    memory input, logits, dlogits, dinput;  // plain; handles of the last call
+  };
+
+  absl::StatusOr<Plan*> GetPlan(int batch, Phase phase);
+  absl::Status BuildPlan(Plan* plan);
+  absl::Status BuildLayer(Plan& p, int i, std::vector<std::function<void()>>* backward);
+  void BuildHookForward(Plan& p, int v);
+  void BuildHookBackward(Plan& p, int v);
+  absl::Status Run(std::vector<Step>& steps, bool skip_dinput_only);
+
+  bool Hooked(int layer, int which) const {
+    return is_site(layer) && value_hook(graph_.layers[layer].inputs[which]) != nullptr;
+  }
+  // Value v (or its hooked version) in layout `want`: the value itself, or a converted copy
+  // made by a reorder appended to `steps` (shared by later consumers).
+  memory Need(Plan& p, int v, bool hooked, const memory::desc& want, std::vector<Step>* steps);
+  Step Reorder(const memory& from, const memory& to, bool accumulate);
+  // Where a backward primitive writes dL/d(value v): the gradient memory itself when this is
+  // its first contribution in the same layout (direct = true), else a scratch memory the
+  // caller then hands to Contribute.
+  std::pair<memory, bool> GradTarget(Plan& p, int v, bool hooked, const memory::desc& desc);
+  void Contribute(Plan& p, int v, bool hooked, const memory& grad);
+  // The weights in layout `desc`: the plain user memory itself, or a copy refreshed by a
+  // reorder in the sync steps.
+  memory WeightsIn(Plan& p, const memory& user, const memory::desc& desc);
+  // The backward of conv / dense layer i (reading its input, or the hooked version, as `src`):
+  // backward-weights (+ bias) into the store's layout, then backward-data into the input's
+  // gradient.
+  void EmitWeightedBackward(Plan& p, int i, bool hooked, const memory& src,
+                            const memory::desc& w_plain, const memory::desc* b_md,
+                            const dnnl::primitive& backward_weights,
+                            const memory::desc& diff_weights_desc,
+                            const dnnl::primitive& backward_data,
+                            const memory::desc& data_weights_desc,
+                            const memory::desc& diff_src_desc);
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::map<std::pair<int, bool>, std::unique_ptr<Plan>> plans_;
+  Plan* train_plan_ = nullptr;
+};
+
+Step OneDnnTrainableGraph::Reorder(const memory& from, const memory& to, bool accumulate) {
+  dnnl::primitive_attr attr;
+  if (accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::reorder::primitive_desc pd(engine_, from.get_desc(), engine_, to.get_desc(), attr);
+  Step s;
+  s.primitive = dnnl::reorder(pd);
+  s.args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  return s;
+}
+
+memory OneDnnTrainableGraph::Need(Plan& p, int v, bool hooked, const memory::desc& want,
+                                  std::vector<Step>* steps) {
+  const memory& src = hooked ? p.hval[v] : p.val[v];
+  if (src.get_desc() == want) return src;
+  std::vector<memory>& copies = p.conversions[{v, hooked}];
+  for (const memory& m : copies) {
+    if (m.get_desc() == want) return m;
+  }
+  memory m(want, engine_);
+  steps->push_back(Reorder(src, m, false));
+  copies.push_back(m);
+  return m;
+}
+
+std::pair<memory, bool> OneDnnTrainableGraph::GradTarget(Plan& p, int v, bool hooked,
+                                                         const memory::desc& desc) {
+  const memory& target = hooked ? p.hgrad[v] : p.grad[v];
+  const int key = 2 * v + (hooked ? 1 : 0);
+  if (!p.grad_started[key] && target.get_desc() == desc) {
+    p.grad_started[key] = true;
+    return {target, true};
+  }
+  // Scratch is consumed by the Contribute right after the primitive: one per layout.
+  for (const memory& t : p.temps) {
+    if (t.get_desc() == desc) return {t, false};
+  }
+  p.temps.emplace_back(desc, engine_);
+  return {p.temps.back(), false};
+}
+
+void OneDnnTrainableGraph::Contribute(Plan& p, int v, bool hooked, const memory& grad) {
+  const int key = 2 * v + (hooked ? 1 : 0);
+  Step s = Reorder(grad, hooked ? p.hgrad[v] : p.grad[v], p.grad_started[key]);
+  s.dinput_only = v == 0;
+  p.grad_started[key] = true;
+  p.bwd.push_back(std::move(s));
+}
+
+memory OneDnnTrainableGraph::WeightsIn(Plan& p, const memory& user, const memory::desc& desc) {
+  if (user.get_desc() == desc) return user;
+  for (const WeightCopy& c : p.weight_copies) {
+    if (c.user == user && c.copy.get_desc() == desc) return c.copy;
+  }
+  memory copy(desc, engine_);
+  p.sync.push_back(Reorder(user, copy, false));
+  p.weight_copies.push_back({user, copy});
+  return copy;
+}
+
+void OneDnnTrainableGraph::BuildHookForward(Plan& p, int v) {
+  const TensorShape& s = graph_.layers[v].shape;
+  const memory::desc plain = PlainDesc(s, p.batch);
+  memory x = Need(p, v, false, plain, &p.fwd);
+  memory y(plain, engine_);
+  const size_t count = static_cast<size_t>(p.batch) * s.NumElements();
+  Step step;
+  step.fn = [this, v, x, y, count]() {
+    return value_hook(v)->Forward(absl::MakeConstSpan(Ptr(x), count),
+                                  absl::MakeSpan(Ptr(y), count));
+  };
+  p.fwd.push_back(std::move(step));
+  p.hval[v] = y;
+  if (p.train) p.hgrad[v] = memory(plain, engine_);
+}
+
+void OneDnnTrainableGraph::BuildHookBackward(Plan& p, int v) {
+  if (!p.grad_started[2 * v + 1]) return;
+  const TensorShape& s = graph_.layers[v].shape;
+  memory dy = p.hgrad[v];
+  memory dx(dy.get_desc(), engine_);
+  const size_t count = static_cast<size_t>(p.batch) * s.NumElements();
+  Step step;
+  step.fn = [this, v, dx, dy, count]() {
+    return value_hook(v)->Backward(absl::MakeConstSpan(Ptr(dy), count),
+                                   absl::MakeSpan(Ptr(dx), count));
+  };
+  step.dinput_only = v == 0;
+  p.bwd.push_back(std::move(step));
+  Contribute(p, v, false, dx);
+}
+
+void OneDnnTrainableGraph::EmitWeightedBackward(
+    Plan& p, int i, bool hooked, const memory& src, const memory::desc& w_plain,
+    const memory::desc* b_md, const dnnl::primitive& backward_weights,
+    const memory::desc& diff_weights_desc, const dnnl::primitive& backward_data,
+    const memory::desc& data_weights_desc, const memory::desc& diff_src_desc) {
+  const int v = graph_.layers[i].inputs[0];
+  LayerMems& m = p.lm[i];
+  m.dweight = memory(w_plain, engine_, DNNL_MEMORY_NONE);
+  const memory dw =
+      diff_weights_desc == w_plain ? m.dweight : memory(diff_weights_desc, engine_);
+  Step ws;
+  ws.primitive = backward_weights;
+  ws.args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, p.grad[i]}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  if (b_md != nullptr) {
+    m.dbias = memory(*b_md, engine_, DNNL_MEMORY_NONE);
+    ws.args[DNNL_ARG_DIFF_BIAS] = m.dbias;
+  }
+  p.bwd.push_back(std::move(ws));
+  if (!(dw == m.dweight)) p.bwd.push_back(Reorder(dw, m.dweight, false));
+
+  auto [target, direct] = GradTarget(p, v, hooked, diff_src_desc);
+  Step ds;
+  ds.primitive = backward_data;
+  ds.args = {{DNNL_ARG_DIFF_DST, p.grad[i]},
+             {DNNL_ARG_WEIGHTS, WeightsIn(p, m.weight, data_weights_desc)},
+             {DNNL_ARG_DIFF_SRC, target}};
+  ds.dinput_only = v == 0;
+  p.bwd.push_back(std::move(ds));
+  if (!direct) Contribute(p, v, hooked, target);
+}
+
+absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
+                                              std::vector<std::function<void()>>* backward) {
+  const Layer& l = graph_.layers[i];
+  const int n = p.batch;
+  const int v = l.inputs[0];
+  const TensorShape& in = input_shape(i);
+  const bool train = p.train;
+  const dnnl::prop_kind prop =
+      train ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  LayerMems& m = p.lm[i];
+  switch (l.kind) {
+    case LayerKind::kInput:
+      return absl::InternalError("second Input");
+
+    case LayerKind::kConv: {
+      const bool hk = Hooked(i, 0);
+      const memory::dims w_dims =
+          l.groups > 1 ? memory::dims{l.groups, l.out_channels / l.groups, in.c / l.groups,
+                                      l.kernel_h, l.kernel_w}
+                       : memory::dims{l.out_channels, in.c, l.kernel_h, l.kernel_w};
+      const memory::desc w_plain(w_dims, kF32, l.groups > 1 ? tag::goihw : tag::oihw);
+      const memory::desc w_any(w_dims, kF32, tag::any);
+      const memory::desc b_md({l.out_channels}, kF32, tag::x);
+      const memory::desc src_any(Dims(in, n), kF32, tag::any);
+      const memory::dims strides = {l.stride_h, l.stride_w};
+      const memory::dims dil = {l.dilation - 1, l.dilation - 1};
+      const memory::dims pad_l = {l.pad_t, l.pad_l}, pad_r = {l.pad_b, l.pad_r};
+      const auto alg = dnnl::algorithm::convolution_direct;
+      const dnnl::convolution_forward::desc desc =
+          l.bias ? dnnl::convolution_forward::desc(prop, alg, src_any, w_any, b_md,
+                                                   AnyDesc(l.shape, n), strides, dil, pad_l, pad_r)
+                 : dnnl::convolution_forward::desc(prop, alg, src_any, w_any, AnyDesc(l.shape, n),
+                                                   strides, dil, pad_l, pad_r);
+      const dnnl::convolution_forward::primitive_desc pd(desc, engine_);
+      const memory src = Need(p, v, hk, pd.src_desc(), &p.fwd);
+      p.val[i] = memory(pd.dst_desc(), engine_);
+      m.weight = memory(w_plain, engine_, DNNL_MEMORY_NONE);
+      Step s;
+      s.primitive = dnnl::convolution_forward(pd);
+      s.args = {{DNNL_ARG_SRC, src},
+                {DNNL_ARG_WEIGHTS, WeightsIn(p, m.weight, pd.weights_desc())},
+                {DNNL_ARG_DST, p.val[i]}};
+      if (l.bias) {
+        m.bias = memory(b_md, engine_, DNNL_MEMORY_NONE);
+        s.args[DNNL_ARG_BIAS] = m.bias;
+      }
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, hk, pd, src, w_plain, w_any, b_md, strides, dil, pad_l,
+                           pad_r, alg]() {
+        const Layer& l = graph_.layers[i];
+        const dnnl::convolution_backward_weights::desc wd =
+            l.bias ? dnnl::convolution_backward_weights::desc(alg, pd.src_desc(), w_any, b_md,
+                                                              pd.dst_desc(), strides, dil, pad_l,
+                                                              pad_r)
+                   : dnnl::convolution_backward_weights::desc(alg, pd.src_desc(), w_any,
+                                                              pd.dst_desc(), strides, dil, pad_l,
+                                                              pad_r);
+        const dnnl::convolution_backward_weights::primitive_desc wpd(wd, engine_, pd);
+        const dnnl::convolution_backward_data::desc dd(alg, pd.src_desc(), w_any, pd.dst_desc(),
+                                                       strides, dil, pad_l, pad_r);
+        const dnnl::convolution_backward_data::primitive_desc dpd(dd, engine_, pd);
+        EmitWeightedBackward(p, i, hk, src, w_plain, l.bias ? &b_md : nullptr,
+                             dnnl::convolution_backward_weights(wpd), wpd.diff_weights_desc(),
+                             dnnl::convolution_backward_data(dpd), dpd.weights_desc(),
+                             dpd.diff_src_desc());
+      });
+      break;
+    }
+
+    case LayerKind::kBatchNorm: {
+      const int64_t count = static_cast<int64_t>(n) * in.h * in.w;
+      if (train && count < 2) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "batch_norm '", l.name, "' in training mode needs more than 1 value per channel, got ",
+            count, " (batch ", n, ")"));
+      }
+      const memory::desc data = p.val[v].get_desc();
+      const memory::desc c_md({in.c}, kF32, tag::x);
+      auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+      if (!train) flags = flags | dnnl::normalization_flags::use_global_stats;
+      const dnnl::batch_normalization_forward::desc desc(prop, data, l.eps, flags);
+      const dnnl::batch_normalization_forward::primitive_desc pd(desc, engine_);
+      p.val[i] = memory(pd.dst_desc(), engine_);
+      m.scale = memory(c_md, engine_, DNNL_MEMORY_NONE);
+      m.shift = memory(c_md, engine_, DNNL_MEMORY_NONE);
+      if (train) {
+        m.mean = memory(pd.mean_desc(), engine_);
+        m.var = memory(pd.variance_desc(), engine_);
+      } else {
+        m.mean = memory(c_md, engine_, DNNL_MEMORY_NONE);
+        m.var = memory(c_md, engine_, DNNL_MEMORY_NONE);
+      }
+      Step s;
+      s.primitive = dnnl::batch_normalization_forward(pd);
+      s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]},  {DNNL_ARG_SCALE, m.scale},
+                {DNNL_ARG_SHIFT, m.shift}, {DNNL_ARG_MEAN, m.mean}, {DNNL_ARG_VARIANCE, m.var}};
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      Step update;
+      update.fn = [this, i, count, c = in.c, mean = m.mean, var = m.var]() {
+        const LayerParams& lp = layer_params(i);
+        return BatchNormUpdateRunningStatsRef<float>(c, count, options().batchnorm_momentum,
+                                                     Ptr(mean), Ptr(var), lp.running_mean,
+                                                     lp.running_var);
+      };
+      p.fwd.push_back(std::move(update));
+      backward->push_back([this, &p, i, v, pd, data, c_md]() {
+        const Layer& l = graph_.layers[i];
+        LayerMems& m = p.lm[i];
+        const dnnl::batch_normalization_backward::desc bd(
+            dnnl::prop_kind::backward, data, data, l.eps,
+            dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
+        const dnnl::batch_normalization_backward::primitive_desc bpd(bd, engine_, pd);
+        auto [target, direct] = GradTarget(p, v, false, bpd.diff_src_desc());
+        m.dscale = memory(c_md, engine_, DNNL_MEMORY_NONE);
+        m.dshift = memory(c_md, engine_, DNNL_MEMORY_NONE);
+        Step s;
+        s.primitive = dnnl::batch_normalization_backward(bpd);
+        s.args = {{DNNL_ARG_SRC, p.val[v]},        {DNNL_ARG_MEAN, m.mean},
+                  {DNNL_ARG_VARIANCE, m.var},      {DNNL_ARG_SCALE, m.scale},
+                  // oneDNN 2.6 checks for SHIFT with use_shift although the backward
+                  // does not read it.
+                  {DNNL_ARG_SHIFT, m.shift},
+                  {DNNL_ARG_DIFF_DST, p.grad[i]},  {DNNL_ARG_DIFF_SRC, target},
+                  {DNNL_ARG_DIFF_SCALE, m.dscale}, {DNNL_ARG_DIFF_SHIFT, m.dshift}};
+        p.bwd.push_back(std::move(s));
+        if (!direct) Contribute(p, v, false, target);
+      });
+      break;
+    }
+
+    case LayerKind::kRelu:
+    case LayerKind::kRelu6: {
+      // clip_v2 passes the gradient on 0 < x < 6 only, as PyTorch's hardtanh.
+      const auto alg = l.kind == LayerKind::kRelu ? dnnl::algorithm::eltwise_relu
+                                                  : dnnl::algorithm::eltwise_clip_v2;
+      const float beta = l.kind == LayerKind::kRelu ? 0.0f : 6.0f;
+      const memory::desc data = p.val[v].get_desc();
+      const dnnl::eltwise_forward::desc desc(prop, alg, data, 0.0f, beta);
+      const dnnl::eltwise_forward::primitive_desc pd(desc, engine_);
+      p.val[i] = memory(pd.dst_desc(), engine_);
+      Step s;
+      s.primitive = dnnl::eltwise_forward(pd);
+      s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]}};
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, v, pd, data, alg, beta]() {
+        const dnnl::eltwise_backward::desc bd(alg, data, data, 0.0f, beta);
+        const dnnl::eltwise_backward::primitive_desc bpd(bd, engine_, pd);
+        auto [target, direct] = GradTarget(p, v, false, bpd.diff_src_desc());
+        Step s;
+        s.primitive = dnnl::eltwise_backward(bpd);
+        s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DIFF_DST, p.grad[i]},
+                  {DNNL_ARG_DIFF_SRC, target}};
+        s.dinput_only = v == 0;
+        p.bwd.push_back(std::move(s));
+        if (!direct) Contribute(p, v, false, target);
+      });
+      break;
+    }
+
+    case LayerKind::kAdd: {
+      const int b = l.inputs[1];
+      const memory::desc data = p.val[v].get_desc();
+      const memory mb = Need(p, b, false, data, &p.fwd);
+      const dnnl::binary::desc desc(dnnl::algorithm::binary_add, data, data, data);
+      const dnnl::binary::primitive_desc pd(desc, engine_);
+      p.val[i] = memory(pd.dst_desc(), engine_);
+      Step s;
+      s.primitive = dnnl::binary(pd);
+      s.args = {{DNNL_ARG_SRC_0, p.val[v]}, {DNNL_ARG_SRC_1, mb}, {DNNL_ARG_DST, p.val[i]}};
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, v, b]() {
+        Contribute(p, v, false, p.grad[i]);
+        Contribute(p, b, false, p.grad[i]);
+      });
+      break;
+    }
+
+    case LayerKind::kMaxPool:
+    case LayerKind::kAvgPool:
+    case LayerKind::kGlobalAvgPool: {
+      const PoolGeometry g = PoolGeometryOf(l, in);
+      const memory::desc src = p.val[v].get_desc();
+      const dnnl::pooling_forward::desc desc(prop, g.alg, src, AnyDesc(l.shape, n), g.strides,
+                                             g.kernel, g.pad_l, g.pad_r);
+      const dnnl::pooling_forward::primitive_desc pd(desc, engine_);
+      p.val[i] = memory(pd.dst_desc(), engine_);
+      Step s;
+      s.primitive = dnnl::pooling_forward(pd);
+      s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]}};
+      memory workspace;
+      if (pd.workspace_desc().get_size() != 0) {
+        workspace = memory(pd.workspace_desc(), engine_);
+        s.args[DNNL_ARG_WORKSPACE] = workspace;
+      }
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, v, pd, src, g, workspace]() {
+        const dnnl::pooling_backward::desc bd(g.alg, src, pd.dst_desc(), g.strides, g.kernel,
+                                              g.pad_l, g.pad_r);
+        const dnnl::pooling_backward::primitive_desc bpd(bd, engine_, pd);
+        auto [target, direct] = GradTarget(p, v, false, bpd.diff_src_desc());
+        Step s;
+        s.primitive = dnnl::pooling_backward(bpd);
+        s.args = {{DNNL_ARG_DIFF_DST, p.grad[i]}, {DNNL_ARG_DIFF_SRC, target}};
+        if (workspace) s.args[DNNL_ARG_WORKSPACE] = workspace;
+        s.dinput_only = v == 0;
+        p.bwd.push_back(std::move(s));
+        if (!direct) Contribute(p, v, false, target);
+      });
+      break;
+    }
+
+    case LayerKind::kConcat: {
+      // Plain output: the backward slices it at any channel offset.
+      const memory::desc dst = PlainDesc(l.shape, n);
+      std::vector<memory::desc> srcs;
+      for (int x : l.inputs) srcs.push_back(p.val[x].get_desc());
+      const dnnl::concat::primitive_desc pd(dst, 1, srcs, engine_);
+      p.val[i] = memory(dst, engine_);
+      Step s;
+      s.primitive = dnnl::concat(pd);
+      for (size_t k = 0; k < l.inputs.size(); ++k) {
+        s.args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(k)] = p.val[l.inputs[k]];
+      }
+      s.args[DNNL_ARG_DST] = p.val[i];
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, dst, n]() {
+        const Layer& l = graph_.layers[i];
+        int offset = 0;
+        for (int x : l.inputs) {
+          const TensorShape& s = graph_.layers[x].shape;
+          const memory::desc part = dst.submemory_desc(Dims(s, n), {0, offset, 0, 0});
+          Contribute(p, x, false, memory(part, engine_, p.grad[i].get_data_handle()));
+          offset += s.c;
+        }
+      });
+      break;
+    }
+
+    case LayerKind::kPadChannels: {
+      const memory::desc out = PlainDesc(l.shape, n);
+      const memory x = Need(p, v, false, PlainDesc(in, n), &p.fwd);
+      p.val[i] = memory(out, engine_);
+      Step s;
+      s.fn = [n, in, l, x, y = p.val[i]]() {
+        PadChannelsForwardRef<float>(n, in.c, static_cast<int64_t>(in.h) * in.w,
+                                     l.pad_channels_before, l.pad_channels_after, Ptr(x), Ptr(y));
+        return absl::OkStatus();
+      };
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, v, out, in, n]() {
+        const memory::desc part =
+            out.submemory_desc(Dims(in, n), {0, graph_.layers[i].pad_channels_before, 0, 0});
+        Contribute(p, v, false, memory(part, engine_, p.grad[i].get_data_handle()));
+      });
+      break;
+    }
+
+    case LayerKind::kFlatten: {
+      const memory::desc in_plain = PlainDesc(in, n);
+      p.val[i] = memory(PlainDesc(l.shape, n), engine_);
+      p.fwd.push_back(Reorder(p.val[v], memory(in_plain, engine_, p.val[i].get_data_handle()),
+                              false));
+      if (!train) break;
+      backward->push_back([this, &p, i, v, in_plain]() {
+        Contribute(p, v, false, memory(in_plain, engine_, p.grad[i].get_data_handle()));
+      });
+      break;
+    }
+
+    case LayerKind::kDense: {
+      const bool hk = Hooked(i, 0);
+      const memory::desc src_md = PlainDesc(in, n);
+      const memory::desc w_plain({l.out_channels, in.c}, kF32, tag::oi);
+      const memory::desc w_any({l.out_channels, in.c}, kF32, tag::any);
+      const memory::desc b_md({l.out_channels}, kF32, tag::x);
+      const memory::desc dst_md = PlainDesc(l.shape, n);
+      const dnnl::inner_product_forward::desc desc(prop, src_md, w_any, b_md, dst_md);
+      const dnnl::inner_product_forward::primitive_desc pd(desc, engine_);
+      const memory src = Need(p, v, hk, pd.src_desc(), &p.fwd);
+      p.val[i] = memory(pd.dst_desc(), engine_);
+      m.weight = memory(w_plain, engine_, DNNL_MEMORY_NONE);
+      m.bias = memory(b_md, engine_, DNNL_MEMORY_NONE);
+      Step s;
+      s.primitive = dnnl::inner_product_forward(pd);
+      s.args = {{DNNL_ARG_SRC, src},
+                {DNNL_ARG_WEIGHTS, WeightsIn(p, m.weight, pd.weights_desc())},
+                {DNNL_ARG_BIAS, m.bias},
+                {DNNL_ARG_DST, p.val[i]}};
+      p.fwd.push_back(std::move(s));
+      if (!train) break;
+      backward->push_back([this, &p, i, hk, pd, src, w_plain, w_any, b_md]() {
+        const dnnl::inner_product_backward_weights::desc wd(pd.src_desc(), w_any, b_md,
+                                                            pd.dst_desc());
+        const dnnl::inner_product_backward_weights::primitive_desc wpd(wd, engine_, pd);
+        const dnnl::inner_product_backward_data::desc dd(pd.src_desc(), w_any, pd.dst_desc());
+        const dnnl::inner_product_backward_data::primitive_desc dpd(dd, engine_, pd);
+        EmitWeightedBackward(p, i, hk, src, w_plain, &b_md,
+                             dnnl::inner_product_backward_weights(wpd), wpd.diff_weights_desc(),
+                             dnnl::inner_product_backward_data(dpd), dpd.weights_desc(),
+                             dpd.diff_src_desc());
+      });
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OneDnnTrainableGraph::BuildPlan(Plan* plan) {
+  Plan& p = *plan;
+  const int num = static_cast<int>(graph_.layers.size());
+  p.val.resize(num);
+  p.hval.resize(num);
+  p.grad.resize(num);
+  p.hgrad.resize(num);
+  p.lm.resize(num);
+  p.grad_started.assign(2 * num, false);
+  p.input = memory(PlainDesc(graph_.input, p.batch), engine_);
+  p.val[0] = p.input;
+  if (value_hook(0)) BuildHookForward(p, 0);
+  std::vector<std::function<void()>> backward(num);
+  for (int i = 1; i < num; ++i) {
+    std::vector<std::function<void()>> one;
+    QB_RETURN_IF_ERROR(BuildLayer(p, i, &one));
+    if (!one.empty()) backward[i] = std::move(one[0]);
+    if (value_hook(i)) BuildHookForward(p, i);
+  }
+  const memory::desc out_plain = PlainDesc(graph_.layers[graph_.output].shape, p.batch);
+  p.logits = memory(out_plain, engine_, DNNL_MEMORY_NONE);
+  p.fwd.push_back(Reorder(p.val[graph_.output], p.logits, false));
+  if (!p.train) return absl::OkStatus();
+
+  for (int v = 0; v < num; ++v) p.grad[v] = memory(p.val[v].get_desc(), engine_);
+  p.dlogits = memory(out_plain, engine_, DNNL_MEMORY_NONE);
+  Contribute(p, graph_.output, false, p.dlogits);
+  for (int i = num - 1; i >= 1; --i) {
+    if (value_hook(i)) BuildHookBackward(p, i);
+    // A layer whose output gets no gradient (it does not reach the logits) has none to pass.
+    if (p.grad_started[2 * i] && backward[i]) backward[i]();
+  }
+  if (value_hook(0)) BuildHookBackward(p, 0);
+  p.dinput = memory(PlainDesc(graph_.input, p.batch), engine_, DNNL_MEMORY_NONE);
+  if (p.grad_started[0]) {
+    Step s = Reorder(p.grad[0], p.dinput, false);
+    s.dinput_only = true;
+    p.bwd.push_back(std::move(s));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OneDnnTrainableGraph::Plan*> OneDnnTrainableGraph::GetPlan(int batch,
+                                                                          Phase phase) {
+  const std::pair<int, bool> key{batch, phase == Phase::kTrain};
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second.get();
+  auto plan = std::make_unique<Plan>();
+  plan->batch = batch;
+  plan->train = phase == Phase::kTrain;
+  try {
+    QB_RETURN_IF_ERROR(BuildPlan(plan.get()));
+  } catch (const dnnl::error& e) {
+    return DnnlError(e, absl::StrCat("planning the graph for batch ", batch));
+  }
+  Plan* raw = plan.get();
+  plans_[key] = std::move(plan);
+  return raw;
+}
+
+absl::Status OneDnnTrainableGraph::Run(std::vector<Step>& steps, bool skip_dinput_only) {
+  size_t index = 0;
+  try {
+    for (; index < steps.size(); ++index) {
+      Step& s = steps[index];
+      if (skip_dinput_only && s.dinput_only) continue;
+      if (s.fn) {
+        stream_.wait();
+        QB_RETURN_IF_ERROR(s.fn());
+      } else {
+        s.primitive.execute(stream_, s.args);
+      }
+    }
+    stream_.wait();
+  } catch (const dnnl::error& e) {
+    return DnnlError(e, absl::StrCat("executing step ", index, " of ", steps.size(), " (",
+                                     steps[index].fn ? std::string("cpu")
+                                                     : PrimitiveKindName(steps[index].primitive),
+                                     ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OneDnnTrainableGraph::RunForward(absl::Span<const float> input, int batch,
+                                              Phase phase, absl::Span<float> logits) {
+  QB_ASSIGN_OR_RETURN(Plan * p, GetPlan(batch, phase));
+  if (phase == Phase::kTrain) train_plan_ = nullptr;
+  for (size_t i = 0; i < graph_.layers.size(); ++i) {
+    const LayerParams& lp = layer_params(static_cast<int>(i));
+    LayerMems& m = p->lm[i];
+    const bool bn = graph_.layers[i].kind == LayerKind::kBatchNorm;
+    // oneDNN only reads these; the const_cast is for its untyped handles.
+    if (m.weight) m.weight.set_data_handle(const_cast<float*>(lp.weight));
+    if (m.bias) m.bias.set_data_handle(const_cast<float*>(lp.bias));
+    if (bn) {
+      m.scale.set_data_handle(const_cast<float*>(lp.weight));
+      m.shift.set_data_handle(const_cast<float*>(lp.bias));
+      if (!p->train) {
+        m.mean.set_data_handle(lp.running_mean);
+        m.var.set_data_handle(lp.running_var);
+      }
+    }
+  }
+  std::memcpy(Ptr(p->input), input.data(), input.size() * sizeof(float));
+  p->logits.set_data_handle(logits.data());
+  QB_RETURN_IF_ERROR(Run(p->sync, false));
+  QB_RETURN_IF_ERROR(Run(p->fwd, false));
+  if (phase == Phase::kTrain) train_plan_ = p;
+  return absl::OkStatus();
+}
+
+absl::Status OneDnnTrainableGraph::RunBackward(absl::Span<const float> dlogits,
+                                               ParamGradients* grads, absl::Span<float> dinput) {
+  if (train_plan_ == nullptr) {
+    return absl::FailedPreconditionError("Backward: no kTrain Forward to differentiate");
+  }
+  Plan* p = train_plan_;
+  for (size_t i = 0; i < graph_.layers.size(); ++i) {
+    const LayerParams& lp = layer_params(static_cast<int>(i));
+    LayerMems& m = p->lm[i];
+    if (m.dweight) m.dweight.set_data_handle(grads->grads[lp.weight_index].data());
+    if (m.dbias) m.dbias.set_data_handle(grads->grads[lp.bias_index].data());
+    if (m.dscale) m.dscale.set_data_handle(grads->grads[lp.weight_index].data());
+    if (m.dshift) m.dshift.set_data_handle(grads->grads[lp.bias_index].data());
+  }
+  p->dlogits.set_data_handle(const_cast<float*>(dlogits.data()));
+  if (!dinput.empty()) p->dinput.set_data_handle(dinput.data());
+  return Run(p->bwd, dinput.empty());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TrainableGraph>> CreateOneDnnTrainableGraph(
+    const Graph& graph, const TrainableGraphOptions& options) {
+  for (size_t i = 1; i < graph.layers.size(); ++i) {
+    const Layer& l = graph.layers[i];
+    if (l.kind == LayerKind::kAvgPool &&
+        PoolGeometryOf(l, graph.layers[l.inputs[0]].shape).include_pad_with_extension) {
+      return absl::UnimplementedError(absl::StrCat(
+          "avg_pool layer ", i,
+          " with count_include_pad, padding and a ceil_mode extension is not supported by the "
+          "oneDNN training backend"));
+    }
+  }
+  return std::unique_ptr<TrainableGraph>(new OneDnnTrainableGraph(graph, options));
+}
+
+}  // namespace quantbench
