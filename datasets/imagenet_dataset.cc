@@ -1,18 +1,12 @@
 #include "datasets/imagenet_dataset.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <set>
-#include <system_error>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -20,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "datasets/image_files.h"
 #include "datasets/image_tensor_cache.h"
 #include "datasets/jpeg_codec.h"
 #include "datasets/paths.h"
@@ -28,41 +23,9 @@
 namespace quantbench {
 namespace {
 
-namespace fs = std::filesystem;
-
 // Decoding without an explicit chunk size writes about this many bytes per chunk: large
 // enough that the two decode threads rarely wait at a chunk boundary, small next to RAM.
 constexpr int64_t kDecodeChunkBytes = int64_t{64} << 20;
-
-bool IsJpegName(const std::string& name) {
-  const size_t dot = name.rfind('.');
-  if (dot == std::string::npos) return false;
-  const std::string ext = absl::AsciiStrToLower(name.substr(dot));
-  return ext == ".jpg" || ext == ".jpeg";
-}
-
-// Names of the regular files (after following symlinks) or directories directly in `dir`,
-// sorted.
-absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir,
-                                                       bool directories) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat(dir, ": not a directory",
-                                            ec ? absl::StrCat(" (", ec.message(), ")") : ""));
-  }
-  std::vector<std::string> names;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat(dir, ": cannot list"));
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat(dir, ": cannot list"));
-    std::error_code type_ec;
-    const bool keep = directories ? it->is_directory(type_ec) : it->is_regular_file(type_ec);
-    if (keep && !type_ec) names.push_back(it->path().filename().string());
-  }
-  if (ec) return absl::ErrnoToStatus(ec.value(), absl::StrCat(dir, ": cannot list"));
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 absl::Status LineError(const std::string& path, int line, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ":", line, ": ", what));
@@ -90,17 +53,7 @@ absl::StatusOr<std::string> CacheKey(const std::vector<std::string>& paths,
   std::string key = absl::StrCat("quantbench image tensor format ", kImageTensorCacheVersion,
                                  "\ndecoder: ", JpegLibraryVersion(),
                                  "\n", PreprocessingKey(preprocessing), "\n");
-  for (const std::string& path : paths) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot stat"));
-    }
-    std::error_code ec;
-    fs::path absolute = fs::absolute(path, ec);
-    absl::StrAppend(&key, ec ? path : absolute.lexically_normal().string(), "\t",
-                    static_cast<int64_t>(st.st_size), "\t", static_cast<int64_t>(st.st_mtim.tv_sec),
-                    ".", static_cast<int64_t>(st.st_mtim.tv_nsec), "\n");
-  }
+  QB_RETURN_IF_ERROR(AppendFileIdentities(paths, &key));
   return key;
 }
 
@@ -110,41 +63,15 @@ absl::StatusOr<std::string> CacheKey(const std::vector<std::string>& paths,
 absl::Status DecodeRange(const std::vector<std::string>& paths, int64_t begin, int64_t end,
                          const ImagePreprocessing& preprocessing, int threads,
                          int64_t example_size, uint8_t* bytes, int64_t* warnings) {
-  const int64_t count = end - begin;
-  std::vector<absl::Status> errors(static_cast<size_t>(count));
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
   std::atomic<int64_t> warning_count{0};
-  auto work = [&]() {
-    while (!failed.load(std::memory_order_relaxed)) {
-      const int64_t i = next.fetch_add(1);
-      if (i >= count) return;
-      const std::string& path = paths[begin + i];
-      absl::StatusOr<RgbImage> image = DecodeJpegFile(path);
-      absl::Status status = image.status();
-      if (status.ok()) {
-        warning_count += image->tolerated_warnings;
-        status = Annotate(PreprocessImageBytes(*image, preprocessing, bytes + i * example_size),
-                          path);
-      }
-      if (!status.ok()) {
-        errors[i] = status;
-        failed = true;
-      }
-    }
-  };
-  const int n = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
-  std::vector<std::thread> workers;
-  for (int t = 1; t < n; ++t) workers.emplace_back(work);
-  work();
-  for (std::thread& worker : workers) worker.join();
+  absl::Status status = ParallelForEachIndex(end - begin, threads, [&](int64_t i) {
+    const std::string& path = paths[begin + i];
+    QB_ASSIGN_OR_RETURN(RgbImage image, DecodeJpegFile(path));
+    warning_count += image.tolerated_warnings;
+    return Annotate(PreprocessImageBytes(image, preprocessing, bytes + i * example_size), path);
+  });
   *warnings += warning_count;
-  // Indices are handed out in order and a claimed image is always finished, so every image
-  // before a failed one was processed: the first error here is the first bad file.
-  for (const absl::Status& status : errors) {
-    if (!status.ok()) return status;
-  }
-  return absl::OkStatus();
+  return status;
 }
 
 // Images per decoding chunk: options.decode_chunk_images, or about kDecodeChunkBytes worth.
