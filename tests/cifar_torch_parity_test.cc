@@ -10,21 +10,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "networks/architecture.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
-#include "networks/onnx_import.h"
+#include "networks/onnx_export.h"
 #include "networks/param_store.h"
 #include "networks/threads.h"
 #include "tests/cifar_torch_reference.h"
 
 namespace quantbench {
 namespace {
-
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
 
 struct Case {
   std::string net;
@@ -38,22 +32,12 @@ TEST_P(CifarTorchParityTest, EvalForwardMatchesTorch) {
   if (!unavailable.empty()) GTEST_SKIP() << unavailable;
   SetNumThreads(2);
   const Case& c = GetParam();
-  auto ref = MakeCifarTorchReference(c.net, c.width_multiplier, TempDir());
+  auto ref = MakeCifarTorchReference(c.net, c.width_multiplier);
   ASSERT_TRUE(ref.ok()) << ref.status();
-
-  ArchitectureOptions options;
-  options.num_classes = 10;
-  if (c.width_multiplier > 0) options.variant["width_multiplier"] = absl::StrCat(c.width_multiplier);
-  auto graph = ArchitectureRegistry::Global().Build(c.net, options);
-  ASSERT_TRUE(graph.ok()) << graph.status();
+  const Graph* graph = &ref->graph;
+  ParamStore* store = &ref->params;
   EXPECT_EQ(graph->NumTrainableParameters(), ref->torch_parameters);
-
-  // By name: every native parameter must be a torch state_dict entry of the same shape.
-  auto store = InitGraphParams(*graph, 99);
-  ASSERT_TRUE(store.ok()) << store.status();
-  auto report = ImportOnnxWeights(ref->onnx_path, OnnxBindingRule::kByName, &*store);
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_EQ(report->tensors.size(), store->size());
+  EXPECT_EQ(ref->bound_tensors, store->size());
 
   auto input = ref->Get("ref.input");
   auto logits = ref->Get("ref.eval_logits");
@@ -62,7 +46,7 @@ TEST_P(CifarTorchParityTest, EvalForwardMatchesTorch) {
   const int k = graph->num_classes;
   ASSERT_EQ((*logits)->values.size(), static_cast<size_t>(batch) * k);
   // max_batch 4 < batch: two chunks, the second zero-padded.
-  auto network = GraphNetwork::Create(*graph, &*store, 4);
+  auto network = GraphNetwork::Create(*graph, store, 4);
   ASSERT_TRUE(network.ok()) << network.status();
   std::vector<float> probabilities(static_cast<size_t>(batch) * k);
   ASSERT_TRUE((*network)->Forward((*input)->values, batch, absl::MakeSpan(probabilities)).ok());
@@ -90,9 +74,33 @@ TEST_P(CifarTorchParityTest, EvalForwardMatchesTorch) {
     EXPECT_EQ(std::max_element(p, p + k) - p, std::max_element(z, z + k) - z) << "example " << b;
   }
   EXPECT_LE(worst, 1e-4) << c.net << ": centred log p vs torch's centred logits, / logit range";
-  std::printf("%s%s: %d examples, max |dlogit| / range = %.3g, %lld parameters\n", c.net.c_str(),
-              c.width_multiplier > 0 ? absl::StrCat(" x", c.width_multiplier).c_str() : "", batch,
-              worst, static_cast<long long>(ref->torch_parameters));
+
+  // Our ONNX export of the same network, evaluated by PyTorch ops (tools/onnx_torch_eval.py),
+  // gives torch's logits too: the exported operators (Pad on the channel axis included) mean
+  // what GraphNetwork computes.
+  OnnxExportOptions export_options;
+  export_options.softmax = false;
+  auto model = GraphToOnnx(*graph, *store, export_options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::string exported = absl::StrCat(ref->onnx_path, ".ours.onnx");
+  ASSERT_TRUE(WriteOnnxModel(*model, exported).ok());
+  auto onnx_logits = EvalOnnxWithTorch(exported, ref->onnx_path, "ref.input");
+  ASSERT_TRUE(onnx_logits.ok()) << onnx_logits.status();
+  ASSERT_EQ(onnx_logits->size(), (*logits)->values.size());
+  double onnx_worst = 0.0;
+  for (int b = 0; b < batch; ++b) {
+    const float* z = &(*logits)->values[b * k];
+    const double range = std::max(1.0, static_cast<double>(*std::max_element(z, z + k) -
+                                                           *std::min_element(z, z + k)));
+    for (int j = 0; j < k; ++j) {
+      onnx_worst = std::max(onnx_worst, std::fabs((*onnx_logits)[b * k + j] - z[j]) / range);
+    }
+  }
+  EXPECT_LE(onnx_worst, 1e-4) << c.net << ": our ONNX export run by torch ops vs torch";
+  std::printf("%s%s: %d examples, max |dlogit| / range = %.3g (GraphNetwork), %.3g (our ONNX "
+              "export in torch ops), %lld parameters\n",
+              c.net.c_str(), c.width_multiplier > 0 ? absl::StrCat(" x", c.width_multiplier).c_str() : "",
+              batch, worst, onnx_worst, static_cast<long long>(ref->torch_parameters));
 }
 
 INSTANTIATE_TEST_SUITE_P(Nets, CifarTorchParityTest,

@@ -1,6 +1,7 @@
 #include "tests/cifar_torch_reference.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -8,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "kernels/status_macros.h"
+#include "networks/architecture.h"
+#include "networks/onnx_import.h"
 #include "networks/onnx_model.h"
 
 namespace quantbench {
@@ -15,6 +18,7 @@ namespace {
 
 constexpr char kPython[] = "/usr/bin/python3";
 constexpr char kScript[] = "tools/cifar_torch_reference.py";
+constexpr char kEvalScript[] = "tools/onnx_torch_eval.py";
 
 // Runs `command` through the shell; its stdout, or Internal with `stderr_path`'s contents.
 absl::StatusOr<std::string> Run(const std::string& command, const std::string& stderr_path) {
@@ -62,8 +66,9 @@ std::string TorchUnavailable() {
 }
 
 absl::StatusOr<CifarTorchReference> MakeCifarTorchReference(const std::string& net,
-                                                            double width_multiplier,
-                                                            const std::string& dir) {
+                                                            double width_multiplier) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp != nullptr ? tmp : "/tmp";
   CifarTorchReference ref;
   const std::string stem = width_multiplier > 0 ? absl::StrCat(net, "_x", width_multiplier) : net;
   ref.onnx_path = absl::StrCat(dir, "/", stem, ".onnx");
@@ -92,7 +97,33 @@ absl::StatusOr<CifarTorchReference> MakeCifarTorchReference(const std::string& n
   QB_ASSIGN_OR_RETURN(const CifarTorchReference::Tensor* input, ref.Get("ref.input"));
   if (input->dims.size() != 4) return absl::InternalError("ref.input is not 4-D");
   ref.batch = static_cast<int>(input->dims[0]);
+
+  ArchitectureOptions options;
+  options.num_classes = 10;
+  if (width_multiplier > 0) options.variant["width_multiplier"] = absl::StrCat(width_multiplier);
+  QB_ASSIGN_OR_RETURN(ref.graph, ArchitectureRegistry::Global().Build(net, options));
+  QB_ASSIGN_OR_RETURN(ref.params, InitGraphParams(ref.graph, 99));
+  QB_ASSIGN_OR_RETURN(const OnnxBindingReport report,
+                      ImportOnnxWeights(ref.onnx_path, OnnxBindingRule::kByName, &ref.params));
+  ref.bound_tensors = report.tensors.size();
   return ref;
+}
+
+absl::StatusOr<std::vector<float>> EvalOnnxWithTorch(const std::string& model_path,
+                                                     const std::string& inputs_path,
+                                                     const std::string& input_name) {
+  const std::string out_path = absl::StrCat(model_path, ".torch_output.onnx");
+  const std::string stderr_path = absl::StrCat(model_path, ".torch_eval.stderr");
+  QB_RETURN_IF_ERROR(Run(absl::StrCat(kPython, " ", kEvalScript, " '", model_path, "' '",
+                                      inputs_path, "' '", input_name, "' '", out_path, "' 2>'",
+                                      stderr_path, "'"),
+                         stderr_path)
+                         .status());
+  QB_ASSIGN_OR_RETURN(const onnx::ModelProto model, ReadOnnxModel(out_path));
+  for (const onnx::TensorProto& t : model.graph().initializer()) {
+    if (t.name() == "output") return OnnxTensorFloats(t);
+  }
+  return absl::InternalError(absl::StrCat(out_path, " has no 'output'"));
 }
 
 }  // namespace quantbench

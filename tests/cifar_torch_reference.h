@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "networks/graph.h"
+#include "networks/param_store.h"
 
 namespace quantbench {
 
@@ -24,6 +26,13 @@ struct CifarTorchReference {
   };
   std::map<std::string, Tensor> tensors;  // every initializer of the file
 
+  // The registered graph of the same name (10 classes, the width_multiplier variant if
+  // given) and its parameters bound by name from the file: every native parameter is a torch
+  // state_dict entry of the same shape.
+  Graph graph;
+  ParamStore params;
+  size_t bound_tensors = 0;  // parameters the binding reported
+
   // InvalidArgument naming the tensor if it is missing.
   absl::StatusOr<const Tensor*> Get(const std::string& name) const;
 };
@@ -32,11 +41,19 @@ struct CifarTorchReference {
 std::string TorchUnavailable();
 
 // Runs the script (from the test's runfiles) for `net` ("cifar_resnet20", "resiliency_cnn",
-// ...) into `dir`. `width_multiplier` <= 0 leaves the script's default. Internal with the
-// script's stderr if it fails.
+// ...) into $TEST_TMPDIR (else /tmp), reads the file, builds the graph and binds the weights.
+// `width_multiplier` <= 0 leaves the script's default. Internal with the script's stderr if it
+// fails; the builder's or the binding's error otherwise.
 absl::StatusOr<CifarTorchReference> MakeCifarTorchReference(const std::string& net,
-                                                            double width_multiplier,
-                                                            const std::string& dir);
+                                                            double width_multiplier);
+
+// Runs tools/onnx_torch_eval.py: `model_path`'s graph evaluated with PyTorch ops on the
+// initializer `input_name` of `inputs_path`; returns its first output (row-major). Internal
+// with the script's stderr if it fails (e.g. an operator it does not handle). Writes next to
+// `model_path`.
+absl::StatusOr<std::vector<float>> EvalOnnxWithTorch(const std::string& model_path,
+                                                     const std::string& inputs_path,
+                                                     const std::string& input_name);
 
 }  // namespace quantbench
 
