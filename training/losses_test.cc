@@ -5,7 +5,9 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
+#include "training/torch_reference.h"
 
 namespace quantbench {
 namespace {
@@ -121,6 +123,41 @@ TEST_P(DistillationTest, GradientMatchesFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(AllKinds, DistillationTest,
                          ::testing::Values(DistillationKind::kRmse, DistillationKind::kL1,
                                            DistillationKind::kKl));
+
+// torch.nn.functional's cross_entropy and kl_div (batchmean, times T^2), torch's sqrt of
+// mse_loss and the FAT code's smoothed L1, in float64 on the same float32 logits.
+TEST(LossesTest, MatchTorch) {
+  auto reference = LoadTorchReference();
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  ASSERT_EQ(reference->losses.size(), 6u);
+  for (const TorchLossCase& c : reference->losses) {
+    int batch = 0, classes = 0;
+    float temperature = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(c.settings.at("batch"), &batch));
+    ASSERT_TRUE(absl::SimpleAtoi(c.settings.at("classes"), &classes));
+    ASSERT_TRUE(absl::SimpleAtof(c.settings.at("temperature"), &temperature));
+    const std::string& kind = c.settings.at("kind");
+    const std::vector<float>& student = c.inputs.at("student");
+    std::vector<float> grad(student.size());
+    absl::StatusOr<double> loss;
+    if (kind == "cross_entropy") {
+      loss = SoftmaxCrossEntropy(student, c.labels, batch, classes, absl::MakeSpan(grad));
+    } else {
+      const DistillationKind k = kind == "kl"     ? DistillationKind::kKl
+                                 : kind == "rmse" ? DistillationKind::kRmse
+                                                  : DistillationKind::kL1;
+      loss = DistillationLoss(k, student, c.inputs.at("teacher"), batch, classes, temperature,
+                              absl::MakeSpan(grad));
+    }
+    ASSERT_TRUE(loss.ok()) << c.name << ": " << loss.status();
+    EXPECT_NEAR(*loss, c.value, 1e-12 * std::fmax(1.0, std::fabs(c.value))) << c.name;
+    ASSERT_EQ(grad.size(), c.grad.size()) << c.name;
+    for (size_t i = 0; i < grad.size(); ++i) {
+      // The gradient is rounded to float: a float's relative precision.
+      EXPECT_NEAR(grad[i], c.grad[i], 1e-7 * std::fmax(1e-3, std::fabs(c.grad[i]))) << c.name << " [" << i << "]";
+    }
+  }
+}
 
 TEST(DistillationLossTest, RmseIsOneRootOverTheWholeBatch) {
   // Image 0 differs by 3 in each of its 2 logits, image 1 by 0: the root of the mean square

@@ -2,7 +2,8 @@
 // batch / batches_per_epoch), evaluated before every step.
 //   constant              lr
 //   multistep             lr * gamma^(number of milestones <= floor(progress))
-//   cosine                min_lr + (lr - min_lr) * (1 + cos(pi * progress / epochs)) / 2
+//   cosine                min_lr + (lr - min_lr) * (1 + cos(pi * progress / epochs)) / 2,
+//                         min_lr after `epochs`
 //   cosine_restarts       cosine within periods of period, period * mult, ... epochs (SGDR);
 //                         the optimizer state resets at each restart (the FAT recipe)
 // An optional linear warm-up from 0 over the first warmup_epochs multiplies any of them.

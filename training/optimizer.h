@@ -9,7 +9,10 @@
 //         w -= lr * (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps)
 // Weight decay applies to a tensor only if its TrainableTensor::decay is set (the caller
 // decides: by default conv / dense weights only, not biases and BatchNorm). Gradient clipping
-// rescales all gradients of a step so their global L2 norm is at most clip_norm.
+// rescales all gradients of a step so their global L2 norm is at most clip_norm (torch's
+// clip_grad_norm_: factor clip_norm / (norm + 1e-6), at most 1; applied before weight decay).
+// Adam's step counter (bias corrections) is one for all tensors; torch keeps one per tensor,
+// which differs only for a tensor that first appears after the first step.
 // Deterministic: no threads, no randomness.
 #ifndef QUANTBENCH_TRAINING_OPTIMIZER_H_
 #define QUANTBENCH_TRAINING_OPTIMIZER_H_

@@ -1,8 +1,10 @@
-// The PyTorch 1.13 reference trajectories of training/testdata/torch_reference.txt (made by
-// torch_reference.py there), parsed for the optimizer and schedule tests.
+// The PyTorch 1.13 references of training/testdata/torch_reference.txt (made by
+// torch_reference.py there): optimizer trajectories, scheduler values and losses, parsed for
+// the optimizer, schedule and loss tests.
 #ifndef QUANTBENCH_TRAINING_TORCH_REFERENCE_H_
 #define QUANTBENCH_TRAINING_TORCH_REFERENCE_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,9 +45,20 @@ struct TorchScheduleCase {
   std::vector<Point> points;
 };
 
+// One loss on float32 logits, its value and gradient computed by torch in float64.
+struct TorchLossCase {
+  std::string name;
+  std::map<std::string, std::string> settings;     // kind, batch, classes, temperature
+  std::map<std::string, std::vector<float>> inputs;  // "student", "teacher"
+  std::vector<int32_t> labels;
+  double value = 0;
+  std::vector<double> grad;  // d loss / d student
+};
+
 struct TorchReference {
   std::vector<TorchOptimizerCase> optimizers;
   std::vector<TorchScheduleCase> schedules;
+  std::vector<TorchLossCase> losses;
 };
 
 // Reads the golden file from the test's runfiles (or the workspace-relative path).

@@ -22,6 +22,12 @@ Line format (whitespace separated):
     lr PROGRESS LR RESTART                lr at PROGRESS epochs; RESTART=1 when the scheduler
                                           began a new period in (previous point, this point]
     end
+    loss NAME kind=K batch=B classes=C temperature=T
+    input student|teacher v...            float32 logits, batch x classes
+    labels l...                           cross-entropy only
+    value V                               the loss, computed by torch in float64
+    grad v...                             its gradient with respect to the student logits
+    end
 """
 import math
 
@@ -120,6 +126,37 @@ def run_schedule(header, scheduler_factory, steps, steps_per_epoch):
     print("end")
 
 
+def run_loss(name, kind, batch, classes, temperature=1.0, seed=0, scale=3.0):
+    """A loss and its autograd gradient on float32 logits, in float64 (torch.nn.functional)."""
+    F = torch.nn.functional
+    rng = np.random.default_rng(seed)
+    student32 = (rng.standard_normal((batch, classes)) * scale).astype(np.float32)
+    teacher32 = (rng.standard_normal((batch, classes)) * scale).astype(np.float32)
+    labels = rng.integers(0, classes, batch)
+    s = torch.tensor(student32, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(teacher32, dtype=torch.float64)
+    T = f32(temperature)
+    if kind == "cross_entropy":
+        loss = F.cross_entropy(s, torch.tensor(labels))
+    elif kind == "kl":
+        loss = F.kl_div(F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1),
+                        reduction="batchmean", log_target=True) * T * T
+    elif kind == "rmse":
+        loss = torch.sqrt(F.mse_loss(s, t))
+    else:  # the FAT code's smoothed L1: per image, sum over classes; mean over the batch
+        loss = torch.sqrt((s - t) ** 2 + 1e-5).sum(dim=1).mean()
+    loss.backward()
+    print("loss %s kind=%s batch=%d classes=%d temperature=%.9g" % (name, kind, batch, classes, T))
+    print("input student %s" % fmt(student32.ravel()))
+    if kind != "cross_entropy":
+        print("input teacher %s" % fmt(teacher32.ravel()))
+    else:
+        print("labels %s" % " ".join(str(int(l)) for l in labels))
+    print("value %.17g" % loss.item())
+    print("grad %s" % " ".join("%.17g" % v for v in s.grad.numpy().ravel()))
+    print("end")
+
+
 def main():
     print("# torch %s; regenerate: /usr/bin/python3 training/testdata/torch_reference.py "
           "> training/testdata/torch_reference.txt" % torch.__version__)
@@ -162,6 +199,13 @@ def main():
                   "period_mult": "1"},
                  lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=10, T_mult=1, eta_min=0.0),
                  9 * per_epoch, per_epoch)
+
+    run_loss("cross_entropy", "cross_entropy", 6, 10, seed=12)
+    run_loss("cross_entropy_wide", "cross_entropy", 3, 101, seed=13, scale=20.0)
+    run_loss("kl_t1", "kl", 5, 7, temperature=1.0, seed=14)
+    run_loss("kl_t4", "kl", 5, 7, temperature=4.0, seed=15)
+    run_loss("rmse", "rmse", 4, 9, seed=16)
+    run_loss("l1_fat", "l1", 4, 9, seed=17)
 
 
 if __name__ == "__main__":
