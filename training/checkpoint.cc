@@ -86,7 +86,9 @@ class Decoder {
   absl::Status Unsigned(const char* what, T* value) {
     QB_RETURN_IF_ERROR(Need(sizeof(T), what));
     T v = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<uint8_t>(rest_[i])) << (8 * i);
+    for (size_t i = 0; i < sizeof(T); ++i) {
+      v |= static_cast<T>(static_cast<uint8_t>(rest_[i])) << (8 * i);
+    }
     rest_.remove_prefix(sizeof(T));
     *value = v;
     return absl::OkStatus();
@@ -103,8 +105,8 @@ class Decoder {
     uint64_t count = 0;
     QB_RETURN_IF_ERROR(Unsigned(what.c_str(), &count));
     if (count > left() / sizeof(float)) {
-      return absl::DataLossError(absl::StrCat(what, ": ", count, " floats claimed, ", left(),
-                                              " bytes left"));
+      return absl::DataLossError(
+          absl::StrCat(what, ": ", count, " floats claimed, ", left(), " bytes left"));
     }
     values->resize(count);
     std::memcpy(values->data(), rest_.data(), count * sizeof(float));
@@ -115,8 +117,8 @@ class Decoder {
  private:
   absl::Status Need(uint64_t size, const char* what) const {
     if (size > rest_.size()) {
-      return absl::DataLossError(absl::StrCat(what, ": ", size, " bytes needed, ", rest_.size(),
-                                              " left"));
+      return absl::DataLossError(
+          absl::StrCat(what, ": ", size, " bytes needed, ", rest_.size(), " left"));
     }
     return absl::OkStatus();
   }
@@ -147,15 +149,17 @@ absl::StatusOr<Parameter> DecodeParameter(Decoder* in) {
   p.kind = static_cast<Parameter::Kind>(kind);
   uint32_t rank = 0;
   QB_RETURN_IF_ERROR(in->Unsigned("rank", &rank));
-  if (rank > kMaxRank) return absl::DataLossError(absl::StrCat("parameter '", p.name, "': rank ", rank));
+  if (rank > kMaxRank) {
+    return absl::DataLossError(absl::StrCat("parameter '", p.name, "': rank ", rank));
+  }
   uint64_t elements = 1;
   for (uint32_t r = 0; r < rank; ++r) {
     uint64_t dim = 0;
     QB_RETURN_IF_ERROR(in->Unsigned("dimension", &dim));
     // Every partial product stays <= the floats the file can still hold: no overflow.
     if (dim != 0 && elements > in->left() / sizeof(float) / dim) {
-      return absl::DataLossError(absl::StrCat("parameter '", p.name, "': dimension ", dim,
-                                              " does not fit in the file"));
+      return absl::DataLossError(
+          absl::StrCat("parameter '", p.name, "': dimension ", dim, " does not fit in the file"));
     }
     elements *= dim;
     p.shape.push_back(static_cast<int64_t>(dim));
@@ -213,12 +217,15 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   const bool failed = std::ferror(file) != 0;
   const int error = errno;
   std::fclose(file);
-  if (failed) return absl::ErrnoToStatus(error, absl::StrCat("cannot read checkpoint '", path, "'"));
+  if (failed) {
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot read checkpoint '", path, "'"));
+  }
   return bytes;
 }
 
 absl::StatusOr<TrainingCheckpoint> Decode(absl::string_view bytes, const std::string& key) {
-  if (bytes.size() < kMagicSize || bytes.substr(0, kMagicSize) != absl::string_view(kMagic, kMagicSize)) {
+  if (bytes.size() < kMagicSize ||
+      bytes.substr(0, kMagicSize) != absl::string_view(kMagic, kMagicSize)) {
     return absl::DataLossError("not a training checkpoint (bad magic)");
   }
   if (bytes.size() < kMagicSize + 4 + 4) {
@@ -244,8 +251,8 @@ absl::StatusOr<TrainingCheckpoint> Decode(absl::string_view bytes, const std::st
   std::string file_key;
   QB_RETURN_IF_ERROR(in.String("key", &file_key));
   if (file_key != key) {
-    return absl::FailedPreconditionError(absl::StrCat("checkpoint of another training: key \"", file_key,
-                                                      "\", expected \"", key, "\""));
+    return absl::FailedPreconditionError(absl::StrCat("checkpoint of another training: key \"",
+                                                      file_key, "\", expected \"", key, "\""));
   }
   TrainingCheckpoint checkpoint;
   uint32_t epochs = 0;
@@ -271,7 +278,9 @@ absl::StatusOr<TrainingCheckpoint> Decode(absl::string_view bytes, const std::st
   QB_RETURN_IF_ERROR(DecodeTensorMap("extra tensor", &in, &checkpoint.extra_tensors));
   QB_RETURN_IF_ERROR(in.String("rng state", &checkpoint.rng_state));
   QB_RETURN_IF_ERROR(in.String("history", &checkpoint.history_json));
-  if (in.left() != 0) return absl::DataLossError(absl::StrCat(in.left(), " unexpected bytes after the history"));
+  if (in.left() != 0) {
+    return absl::DataLossError(absl::StrCat(in.left(), " unexpected bytes after the history"));
+  }
   return checkpoint;
 }
 
@@ -280,10 +289,12 @@ absl::StatusOr<TrainingCheckpoint> Decode(absl::string_view bytes, const std::st
 absl::Status SaveTrainingCheckpoint(const std::string& path, const std::string& key,
                                     const TrainingCheckpoint& checkpoint) {
   if (checkpoint.epochs_done < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint: epochs_done ", checkpoint.epochs_done));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: epochs_done ", checkpoint.epochs_done));
   }
   if (checkpoint.optimizer.steps < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint: optimizer steps ", checkpoint.optimizer.steps));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: optimizer steps ", checkpoint.optimizer.steps));
   }
   constexpr size_t kMaxCount = std::numeric_limits<uint32_t>::max();
   if (checkpoint.params.size() > kMaxCount || checkpoint.optimizer.buffers.size() > kMaxCount ||

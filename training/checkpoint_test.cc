@@ -68,9 +68,11 @@ TrainingCheckpoint MakeCheckpoint() {
   std::mt19937_64 rng(42);
   TrainingCheckpoint c;
   c.epochs_done = 7;
-  EXPECT_TRUE(c.params.Add(MakeParameter("conv1.weight", Parameter::kWeight, {4, 3, 3, 3}, rng)).ok());
+  EXPECT_TRUE(
+      c.params.Add(MakeParameter("conv1.weight", Parameter::kWeight, {4, 3, 3, 3}, rng)).ok());
   EXPECT_TRUE(c.params.Add(MakeParameter("conv1.bias", Parameter::kBias, {4}, rng)).ok());
-  EXPECT_TRUE(c.params.Add(MakeParameter("bn1.running_var", Parameter::kNormalization, {4}, rng)).ok());
+  EXPECT_TRUE(
+      c.params.Add(MakeParameter("bn1.running_var", Parameter::kNormalization, {4}, rng)).ok());
   EXPECT_TRUE(c.params.Add(MakeParameter("empty.weight", Parameter::kWeight, {0, 5}, rng)).ok());
   c.optimizer.steps = 1234567890123LL;
   c.optimizer.buffers["conv1.weight"] = c.params.Find("conv1.weight")->values;
@@ -100,7 +102,8 @@ void ExpectEqual(const TrainingCheckpoint& a, const TrainingCheckpoint& b) {
     EXPECT_EQ(x.shape, y.shape);
     // Bit patterns, so -0 and denormals count too.
     ASSERT_EQ(x.values.size(), y.values.size());
-    EXPECT_EQ(0, std::memcmp(x.values.data(), y.values.data(), x.values.size() * sizeof(float))) << x.name;
+    EXPECT_EQ(0, std::memcmp(x.values.data(), y.values.data(), x.values.size() * sizeof(float)))
+        << x.name;
   }
   EXPECT_EQ(a.optimizer.steps, b.optimizer.steps);
   EXPECT_EQ(a.optimizer.buffers, b.optimizer.buffers);
@@ -250,7 +253,8 @@ TEST(CheckpointTest, ImpossibleSizesWithAValidCrcAreDataLoss) {
 
 TEST(CheckpointTest, MissingIsNotFound) {
   const std::string dir = TempDir();
-  EXPECT_EQ(LoadTrainingCheckpoint(dir + "/nope.ckpt", "key").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadTrainingCheckpoint(dir + "/nope.ckpt", "key").status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(LoadTrainingCheckpoint(dir + "/no/such/dir/x.ckpt", "key").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(ListDir(dir).empty());
@@ -280,7 +284,8 @@ TEST(CheckpointTest, UnwritablePathFailsCleanly) {
   EXPECT_EQ(ListDir(dir), std::vector<std::string>{"file"});
   TrainingCheckpoint negative;
   negative.epochs_done = -1;
-  EXPECT_EQ(SaveTrainingCheckpoint(dir + "/n.ckpt", "key", negative).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SaveTrainingCheckpoint(dir + "/n.ckpt", "key", negative).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

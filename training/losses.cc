@@ -14,14 +14,14 @@ namespace {
 absl::Status CheckShapes(int batch, int classes, std::initializer_list<size_t> input_sizes,
                          size_t gradient_size) {
   if (batch <= 0 || classes <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("loss: batch ", batch, " x classes ", classes,
-                                                   " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("loss: batch ", batch, " x classes ", classes, " is empty"));
   }
   const size_t expected = static_cast<size_t>(batch) * static_cast<size_t>(classes);
   for (size_t size : input_sizes) {
     if (size != expected) {
-      return absl::InvalidArgumentError(absl::StrCat("loss: ", size, " logits for batch ", batch,
-                                                     " x classes ", classes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("loss: ", size, " logits for batch ", batch, " x classes ", classes));
     }
   }
   if (gradient_size != 0 && gradient_size != expected) {
@@ -55,18 +55,17 @@ int ArgMax(const float* row, int classes) {
 }  // namespace
 
 absl::StatusOr<double> SoftmaxCrossEntropy(absl::Span<const float> logits,
-                                           absl::Span<const int32_t> labels, int batch,
-                                           int classes, absl::Span<float> dlogits,
-                                           int64_t* correct) {
+                                           absl::Span<const int32_t> labels, int batch, int classes,
+                                           absl::Span<float> dlogits, int64_t* correct) {
   QB_RETURN_IF_ERROR(CheckShapes(batch, classes, {logits.size()}, dlogits.size()));
   if (labels.size() != static_cast<size_t>(batch)) {
-    return absl::InvalidArgumentError(absl::StrCat("cross-entropy: ", labels.size(),
-                                                   " labels for a batch of ", batch));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cross-entropy: ", labels.size(), " labels for a batch of ", batch));
   }
   for (int b = 0; b < batch; ++b) {
     if (labels[b] < 0 || labels[b] >= classes) {
-      return absl::InvalidArgumentError(absl::StrCat("cross-entropy: label ", labels[b], " of image ", b,
-                                                     " is outside [0, ", classes, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cross-entropy: label ", labels[b], " of image ", b, " is outside [0, ", classes, ")"));
     }
   }
   std::vector<double> log_probs(classes);
@@ -81,7 +80,8 @@ absl::StatusOr<double> SoftmaxCrossEntropy(absl::Span<const float> logits,
       // d/dz of -log softmax(z)_y, averaged over the batch: (softmax(z) - onehot(y)) / B.
       float* grad = dlogits.data() + static_cast<size_t>(b) * classes;
       for (int c = 0; c < classes; ++c) {
-        grad[c] = static_cast<float>((std::exp(log_probs[c]) - (c == labels[b] ? 1.0 : 0.0)) / batch);
+        grad[c] =
+            static_cast<float>((std::exp(log_probs[c]) - (c == labels[b] ? 1.0 : 0.0)) / batch);
       }
     }
   }
@@ -92,7 +92,8 @@ absl::StatusOr<double> SoftmaxCrossEntropy(absl::Span<const float> logits,
 absl::StatusOr<double> DistillationLoss(DistillationKind kind, absl::Span<const float> student,
                                         absl::Span<const float> teacher, int batch, int classes,
                                         float temperature, absl::Span<float> dstudent) {
-  QB_RETURN_IF_ERROR(CheckShapes(batch, classes, {student.size(), teacher.size()}, dstudent.size()));
+  QB_RETURN_IF_ERROR(
+      CheckShapes(batch, classes, {student.size(), teacher.size()}, dstudent.size()));
   const size_t n = student.size();
   const bool want_gradient = !dstudent.empty();
   switch (kind) {
@@ -147,7 +148,8 @@ absl::StatusOr<double> DistillationLoss(DistillationKind kind, absl::Span<const 
       return t * t * total / batch;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown distillation kind ", static_cast<int>(kind)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown distillation kind ", static_cast<int>(kind)));
 }
 
 }  // namespace quantbench

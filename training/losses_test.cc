@@ -32,7 +32,8 @@ void ExpectGradientMatches(const std::function<double(const std::vector<float>&)
     plus[i] = x[i] + 1e-3f;
     minus[i] = x[i] - 1e-3f;
     const double numeric = (loss(plus) - loss(minus)) / (static_cast<double>(plus[i]) - minus[i]);
-    EXPECT_NEAR(analytic[i], numeric, tolerance * std::fmax(1.0, std::fabs(numeric))) << "element " << i;
+    EXPECT_NEAR(analytic[i], numeric, tolerance * std::fmax(1.0, std::fabs(numeric)))
+        << "element " << i;
   }
 }
 
@@ -98,7 +99,8 @@ TEST(SoftmaxCrossEntropyTest, RejectsBadInput) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(SoftmaxCrossEntropy(logits, {0, 1}, 2, 3, absl::MakeSpan(short_grad)).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SoftmaxCrossEntropy({}, {}, 0, 3, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SoftmaxCrossEntropy({}, {}, 0, 3, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 class DistillationTest : public ::testing::TestWithParam<DistillationKind> {};
@@ -154,7 +156,8 @@ TEST(LossesTest, MatchTorch) {
     ASSERT_EQ(grad.size(), c.grad.size()) << c.name;
     for (size_t i = 0; i < grad.size(); ++i) {
       // The gradient is rounded to float: a float's relative precision.
-      EXPECT_NEAR(grad[i], c.grad[i], 1e-7 * std::fmax(1e-3, std::fabs(c.grad[i]))) << c.name << " [" << i << "]";
+      EXPECT_NEAR(grad[i], c.grad[i], 1e-7 * std::fmax(1e-3, std::fabs(c.grad[i])))
+          << c.name << " [" << i << "]";
     }
   }
 }
@@ -164,13 +167,15 @@ TEST(DistillationLossTest, RmseIsOneRootOverTheWholeBatch) {
   // over all 4 logits is sqrt(18 / 4), not the mean of per-image roots (1.5).
   const std::vector<float> student = {3, -3, 1, 1}, teacher = {0, 0, 1, 1};
   std::vector<float> grad(4);
-  auto loss = DistillationLoss(DistillationKind::kRmse, student, teacher, 2, 2, 1.0f, absl::MakeSpan(grad));
+  auto loss =
+      DistillationLoss(DistillationKind::kRmse, student, teacher, 2, 2, 1.0f, absl::MakeSpan(grad));
   ASSERT_TRUE(loss.ok());
   EXPECT_NEAR(*loss, std::sqrt(18.0 / 4), 1e-12);
   EXPECT_NEAR(grad[0], 3.0 / (4 * std::sqrt(18.0 / 4)), 1e-7);
   EXPECT_EQ(grad[2], 0.0f);
   // Equal logits: zero loss, and the zero subgradient instead of 0 / 0.
-  auto zero = DistillationLoss(DistillationKind::kRmse, teacher, teacher, 2, 2, 1.0f, absl::MakeSpan(grad));
+  auto zero =
+      DistillationLoss(DistillationKind::kRmse, teacher, teacher, 2, 2, 1.0f, absl::MakeSpan(grad));
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(*zero, 0.0);
   for (float g : grad) EXPECT_EQ(g, 0.0f);
@@ -188,7 +193,8 @@ TEST(DistillationLossTest, L1IsTheFatCodesSmoothedSumOverClasses) {
 TEST(DistillationLossTest, KlIsZeroForEqualLogits) {
   const std::vector<float> logits = RandomLogits(3 * 5, 4);
   std::vector<float> grad(logits.size(), 1.0f);
-  auto loss = DistillationLoss(DistillationKind::kKl, logits, logits, 3, 5, 2.0f, absl::MakeSpan(grad));
+  auto loss =
+      DistillationLoss(DistillationKind::kKl, logits, logits, 3, 5, 2.0f, absl::MakeSpan(grad));
   ASSERT_TRUE(loss.ok());
   EXPECT_NEAR(*loss, 0.0, 1e-12);
   for (float g : grad) EXPECT_NEAR(g, 0.0f, 1e-7);
@@ -202,13 +208,16 @@ TEST(DistillationLossTest, KlTemperatureScaling) {
   // softmax(T s / T) = softmax(s): logits scaled by T at temperature T give T^2 times the
   // temperature-1 loss, and the gradient (T (q - p) / B) is T times the temperature-1 one.
   const int batch = 2, classes = 6;
-  const std::vector<float> s = RandomLogits(batch * classes, 5, 1.0f), t = RandomLogits(batch * classes, 6, 1.0f);
+  const std::vector<float> s = RandomLogits(batch * classes, 5, 1.0f),
+                           t = RandomLogits(batch * classes, 6, 1.0f);
   std::vector<float> s4 = s, t4 = t;
   for (float& x : s4) x *= 4.0f;
   for (float& x : t4) x *= 4.0f;
   std::vector<float> g1(s.size()), g4(s.size());
-  auto at1 = DistillationLoss(DistillationKind::kKl, s, t, batch, classes, 1.0f, absl::MakeSpan(g1));
-  auto at4 = DistillationLoss(DistillationKind::kKl, s4, t4, batch, classes, 4.0f, absl::MakeSpan(g4));
+  auto at1 =
+      DistillationLoss(DistillationKind::kKl, s, t, batch, classes, 1.0f, absl::MakeSpan(g1));
+  auto at4 =
+      DistillationLoss(DistillationKind::kKl, s4, t4, batch, classes, 4.0f, absl::MakeSpan(g4));
   ASSERT_TRUE(at1.ok() && at4.ok());
   EXPECT_GT(*at1, 0.01);
   EXPECT_NEAR(*at4, 16.0 * *at1, 1e-9 * *at4);
@@ -226,7 +235,9 @@ TEST(DistillationLossTest, RejectsBadInput) {
   EXPECT_EQ(DistillationLoss(DistillationKind::kKl, a, a, 2, 3, std::nanf(""), {}).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::vector<float> grad(4);
-  EXPECT_EQ(DistillationLoss(DistillationKind::kL1, a, a, 2, 3, 1.0f, absl::MakeSpan(grad)).status().code(),
+  EXPECT_EQ(DistillationLoss(DistillationKind::kL1, a, a, 2, 3, 1.0f, absl::MakeSpan(grad))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -16,9 +16,7 @@ absl::Status Invalid(const char* field, double value, const char* expected) {
 }
 
 // (1 + cos(pi * t / length)) / 2, going from 1 at t = 0 to 0 at t = length.
-double CosineFactor(double t, double length) {
-  return (1.0 + std::cos(kPi * t / length)) / 2.0;
-}
+double CosineFactor(double t, double length) { return (1.0 + std::cos(kPi * t / length)) / 2.0; }
 
 // Where `progress` falls among the SGDR periods: the start of its period and its length.
 // Walked period by period (not through a logarithm) so a boundary lands exactly on the start
@@ -49,7 +47,9 @@ Period PeriodAt(const LrScheduleSpec& spec, double progress) {
 }  // namespace
 
 absl::Status CheckLrSchedule(const LrScheduleSpec& spec) {
-  if (!std::isfinite(spec.lr) || spec.lr <= 0) return Invalid("lr", spec.lr, "is not a finite value > 0");
+  if (!std::isfinite(spec.lr) || spec.lr <= 0) {
+    return Invalid("lr", spec.lr, "is not a finite value > 0");
+  }
   if (!std::isfinite(spec.min_lr) || spec.min_lr < 0 || spec.min_lr > spec.lr) {
     return Invalid("min_lr", spec.min_lr, "is outside [0, lr]");
   }
@@ -65,18 +65,20 @@ absl::Status CheckLrSchedule(const LrScheduleSpec& spec) {
       }
       for (size_t i = 0; i < spec.milestones.size(); ++i) {
         if (spec.milestones[i] <= 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("milestones[", i, "]: ", spec.milestones[i], " is not a positive epoch"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "milestones[", i, "]: ", spec.milestones[i], " is not a positive epoch"));
         }
         if (i > 0 && spec.milestones[i] <= spec.milestones[i - 1]) {
-          return absl::InvalidArgumentError(absl::StrCat("milestones[", i, "]: ", spec.milestones[i],
-                                                         " does not come after milestones[", i - 1,
-                                                         "] = ", spec.milestones[i - 1]));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "milestones[", i, "]: ", spec.milestones[i], " does not come after milestones[",
+              i - 1, "] = ", spec.milestones[i - 1]));
         }
       }
       return absl::OkStatus();
     case LrScheduleSpec::kCosine:
-      if (spec.epochs <= 0) return Invalid("epochs", spec.epochs, "is not a positive number of epochs");
+      if (spec.epochs <= 0) {
+        return Invalid("epochs", spec.epochs, "is not a positive number of epochs");
+      }
       return absl::OkStatus();
     case LrScheduleSpec::kCosineRestarts:
       if (!std::isfinite(spec.period) || spec.period <= 0) {
@@ -89,7 +91,8 @@ absl::Status CheckLrSchedule(const LrScheduleSpec& spec) {
       }
       return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat("kind: unknown schedule kind ", static_cast<int>(spec.kind)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("kind: unknown schedule kind ", static_cast<int>(spec.kind)));
 }
 
 double LearningRateAt(const LrScheduleSpec& spec, double progress) {

@@ -61,7 +61,8 @@ TEST(LrScheduleTest, MatchesTorchSchedulers) {
           << c.settings.at("kind") << " at " << p.progress << " epochs";
       if (i > 0) {
         EXPECT_EQ(RestartBetween(spec, c.points[i - 1].progress, p.progress), p.restart)
-            << c.settings.at("kind") << " between " << c.points[i - 1].progress << " and " << p.progress;
+            << c.settings.at("kind") << " between " << c.points[i - 1].progress << " and "
+            << p.progress;
         restarts += p.restart;
       }
     }
@@ -116,14 +117,14 @@ TEST(LrScheduleTest, RestartsSpanningSeveralPeriodsAndBoundaries) {
   sgdr.kind = LrScheduleSpec::kCosineRestarts;
   sgdr.lr = 1.0;
   sgdr.period = 1.0;
-  sgdr.period_mult = 2.0;  // restarts at 1, 3, 7, 15
-  EXPECT_TRUE(RestartBetween(sgdr, 0.9, 1.0));   // the boundary belongs to (previous, current]
+  sgdr.period_mult = 2.0;                       // restarts at 1, 3, 7, 15
+  EXPECT_TRUE(RestartBetween(sgdr, 0.9, 1.0));  // the boundary belongs to (previous, current]
   EXPECT_FALSE(RestartBetween(sgdr, 1.0, 1.1));
-  EXPECT_TRUE(RestartBetween(sgdr, 2.0, 8.0));   // several at once: still one reset
+  EXPECT_TRUE(RestartBetween(sgdr, 2.0, 8.0));  // several at once: still one reset
   EXPECT_FALSE(RestartBetween(sgdr, 3.5, 6.99));
   EXPECT_FALSE(RestartBetween(sgdr, 0.0, 0.5));  // the start is not a restart
   EXPECT_FALSE(RestartBetween(sgdr, 5.0, 4.0));
-  EXPECT_DOUBLE_EQ(LearningRateAt(sgdr, 7.0), 1.0);  // a fresh period starts at lr
+  EXPECT_DOUBLE_EQ(LearningRateAt(sgdr, 7.0), 1.0);    // a fresh period starts at lr
   EXPECT_NEAR(LearningRateAt(sgdr, 5.0), 0.5, 1e-15);  // half-way through [3, 7)
 }
 
@@ -138,8 +139,13 @@ TEST(LrScheduleTest, ValidationNamesTheField) {
   EXPECT_EQ(message([](LrScheduleSpec& s) { s.lr = 0; }).rfind("lr:", 0), 0u);
   EXPECT_EQ(message([](LrScheduleSpec& s) { s.lr = std::nan(""); }).rfind("lr:", 0), 0u);
   EXPECT_EQ(message([](LrScheduleSpec& s) { s.min_lr = 1.0; }).rfind("min_lr:", 0), 0u);
-  EXPECT_EQ(message([](LrScheduleSpec& s) { s.warmup_epochs = -1; }).rfind("warmup_epochs:", 0), 0u);
-  EXPECT_EQ(message([](LrScheduleSpec& s) { s.kind = LrScheduleSpec::kCosine; s.epochs = 0; }).rfind("epochs:", 0), 0u);
+  EXPECT_EQ(message([](LrScheduleSpec& s) { s.warmup_epochs = -1; }).rfind("warmup_epochs:", 0),
+            0u);
+  EXPECT_EQ(message([](LrScheduleSpec& s) {
+              s.kind = LrScheduleSpec::kCosine;
+              s.epochs = 0;
+            }).rfind("epochs:", 0),
+            0u);
   EXPECT_EQ(message([](LrScheduleSpec& s) {
               s.kind = LrScheduleSpec::kMultiStep;
               s.milestones = {3, 3};
@@ -150,8 +156,16 @@ TEST(LrScheduleTest, ValidationNamesTheField) {
               s.milestones = {0};
             }).rfind("milestones[0]:", 0),
             0u);
-  EXPECT_EQ(message([](LrScheduleSpec& s) { s.kind = LrScheduleSpec::kMultiStep; s.gamma = 0; }).rfind("gamma:", 0), 0u);
-  EXPECT_EQ(message([](LrScheduleSpec& s) { s.kind = LrScheduleSpec::kCosineRestarts; s.period = 0; }).rfind("period:", 0), 0u);
+  EXPECT_EQ(message([](LrScheduleSpec& s) {
+              s.kind = LrScheduleSpec::kMultiStep;
+              s.gamma = 0;
+            }).rfind("gamma:", 0),
+            0u);
+  EXPECT_EQ(message([](LrScheduleSpec& s) {
+              s.kind = LrScheduleSpec::kCosineRestarts;
+              s.period = 0;
+            }).rfind("period:", 0),
+            0u);
   EXPECT_EQ(message([](LrScheduleSpec& s) {
               s.kind = LrScheduleSpec::kCosineRestarts;
               s.period_mult = 0.5;

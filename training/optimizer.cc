@@ -16,37 +16,46 @@ namespace {
 // same thing in both.
 
 absl::Status CheckFinite(const char* field, double value) {
-  if (!std::isfinite(value)) return absl::InvalidArgumentError(absl::StrCat(field, ": ", value, " is not finite"));
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", value, " is not finite"));
+  }
   return absl::OkStatus();
 }
 
 absl::Status CheckSpec(const OptimizerSpec& spec) {
-  for (const auto& [field, value] :
-       {std::pair<const char*, float>{"momentum", spec.momentum}, {"beta1", spec.beta1},
-        {"beta2", spec.beta2}, {"eps", spec.eps}, {"weight_decay", spec.weight_decay},
-        {"clip_norm", spec.clip_norm}}) {
+  for (const auto& [field, value] : {std::pair<const char*, float>{"momentum", spec.momentum},
+                                     {"beta1", spec.beta1},
+                                     {"beta2", spec.beta2},
+                                     {"eps", spec.eps},
+                                     {"weight_decay", spec.weight_decay},
+                                     {"clip_norm", spec.clip_norm}}) {
     QB_RETURN_IF_ERROR(CheckFinite(field, value));
   }
   if (spec.weight_decay < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("weight_decay: ", spec.weight_decay, " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight_decay: ", spec.weight_decay, " is negative"));
   }
   if (spec.clip_norm < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("clip_norm: ", spec.clip_norm, " is negative (0 disables clipping)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("clip_norm: ", spec.clip_norm, " is negative (0 disables clipping)"));
   }
   if (spec.kind == OptimizerSpec::kSgd) {
     if (spec.momentum < 0 || spec.momentum >= 1) {
-      return absl::InvalidArgumentError(absl::StrCat("momentum: ", spec.momentum, " is outside [0, 1)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("momentum: ", spec.momentum, " is outside [0, 1)"));
     }
     if (spec.nesterov && spec.momentum == 0) {
       return absl::InvalidArgumentError("nesterov: needs a positive momentum");
     }
     if (spec.decoupled_weight_decay) {
-      return absl::InvalidArgumentError("decoupled_weight_decay: only Adam has a decoupled (AdamW) decay");
+      return absl::InvalidArgumentError(
+          "decoupled_weight_decay: only Adam has a decoupled (AdamW) decay");
     }
     return absl::OkStatus();
   }
   if (spec.kind != OptimizerSpec::kAdam) {
-    return absl::InvalidArgumentError(absl::StrCat("kind: unknown optimizer kind ", static_cast<int>(spec.kind)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kind: unknown optimizer kind ", static_cast<int>(spec.kind)));
   }
   if (spec.beta1 < 0 || spec.beta1 >= 1) {
     return absl::InvalidArgumentError(absl::StrCat("beta1: ", spec.beta1, " is outside [0, 1)"));
@@ -54,7 +63,9 @@ absl::Status CheckSpec(const OptimizerSpec& spec) {
   if (spec.beta2 < 0 || spec.beta2 >= 1) {
     return absl::InvalidArgumentError(absl::StrCat("beta2: ", spec.beta2, " is outside [0, 1)"));
   }
-  if (spec.eps < 0) return absl::InvalidArgumentError(absl::StrCat("eps: ", spec.eps, " is negative"));
+  if (spec.eps < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("eps: ", spec.eps, " is negative"));
+  }
   return absl::OkStatus();
 }
 
@@ -67,11 +78,14 @@ class OptimizerBase : public Optimizer {
   const OptimizerState& state() const override { return state_; }
 
   absl::Status SetState(OptimizerState state) override {
-    if (state.steps < 0) return absl::InvalidArgumentError(absl::StrCat("optimizer state: ", state.steps, " steps"));
+    if (state.steps < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("optimizer state: ", state.steps, " steps"));
+    }
     for (const auto& [name, buffer] : state.buffers) {
       if (buffers_per_value() == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "optimizer state: buffer '", name, "' for an optimizer without state (SGD, momentum 0)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("optimizer state: buffer '", name,
+                         "' for an optimizer without state (SGD, momentum 0)"));
       }
       if (buffer.size() % buffers_per_value() != 0) {
         return absl::InvalidArgumentError(absl::StrCat("optimizer state: buffer '", name, "' has ",
@@ -112,23 +126,28 @@ class OptimizerBase : public Optimizer {
   // Everything is checked before anything changes, so a failed step leaves no half update.
   absl::Status CheckStep(float lr, absl::Span<const TrainableTensor> tensors) const {
     if (!std::isfinite(lr) || lr < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("learning rate ", lr, " is not a finite value >= 0"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("learning rate ", lr, " is not a finite value >= 0"));
     }
     std::set<std::string> names;
     for (const TrainableTensor& t : tensors) {
       if (t.name.empty()) return absl::InvalidArgumentError("a trainable tensor has an empty name");
       if (!names.insert(t.name).second) {
-        return absl::InvalidArgumentError(absl::StrCat("trainable tensor '", t.name, "' appears twice in one step"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("trainable tensor '", t.name, "' appears twice in one step"));
       }
       if (t.grad.size() != t.values.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("trainable tensor '", t.name, "': ", t.grad.size(),
-                                                       " gradient values for ", t.values.size(), " values"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("trainable tensor '", t.name, "': ", t.grad.size(),
+                         " gradient values for ", t.values.size(), " values"));
       }
       auto it = state_.buffers.find(t.name);
-      if (it != state_.buffers.end() && it->second.size() != t.values.size() * buffers_per_value()) {
+      if (it != state_.buffers.end() &&
+          it->second.size() != t.values.size() * buffers_per_value()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "trainable tensor '", t.name, "' has ", t.values.size(), " values but its optimizer state holds ",
-            it->second.size() / buffers_per_value(), " (a tensor changed size between steps)"));
+            "trainable tensor '", t.name, "' has ", t.values.size(),
+            " values but its optimizer state holds ", it->second.size() / buffers_per_value(),
+            " (a tensor changed size between steps)"));
       }
     }
     return absl::OkStatus();

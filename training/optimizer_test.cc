@@ -53,8 +53,8 @@ struct Replay {
           ASSERT_EQ(values[t.name].size(), expected.size());
           for (size_t i = 0; i < expected.size(); ++i) {
             EXPECT_TRUE(NearlyEqual(values[t.name][i], expected[i], kTolerance))
-                << c.name << " step " << k << " " << t.name << "[" << i << "]: " << values[t.name][i]
-                << " vs torch " << expected[i];
+                << c.name << " step " << k << " " << t.name << "[" << i
+                << "]: " << values[t.name][i] << " vs torch " << expected[i];
           }
         }
       }
@@ -83,7 +83,8 @@ TEST(OptimizerTest, MatchesTorchTrajectories) {
       ASSERT_EQ(actual.size(), expected.size()) << c.name << " " << name;
       for (size_t i = 0; i < expected.size(); ++i) {
         EXPECT_TRUE(NearlyEqual(actual[i], expected[i], kTolerance))
-            << c.name << " state " << name << "[" << i << "]: " << actual[i] << " vs " << expected[i];
+            << c.name << " state " << name << "[" << i << "]: " << actual[i] << " vs "
+            << expected[i];
       }
     }
   }
@@ -127,7 +128,9 @@ TEST(OptimizerTest, ResetForgetsState) {
   // Adam's first bias-corrected step moves every weight by lr * g / (|g| + eps'): ~lr.
   const std::vector<float> before = w;
   ASSERT_TRUE((*adam)->Step(0.01f, {{"w", absl::MakeSpan(w), g, false}}).ok());
-  for (size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(before[i] - w[i], g[i] > 0 ? 0.01 : -0.01, 1e-6);
+  for (size_t i = 0; i < w.size(); ++i) {
+    EXPECT_NEAR(before[i] - w[i], g[i] > 0 ? 0.01 : -0.01, 1e-6);
+  }
 }
 
 TEST(OptimizerTest, ClippingBoundsTheGlobalNorm) {
@@ -139,7 +142,10 @@ TEST(OptimizerTest, ClippingBoundsTheGlobalNorm) {
   ASSERT_TRUE(sgd.ok());
   std::vector<float> a = {0, 0}, b = {0};
   const std::vector<float> ga = {3, 0}, gb = {4};  // global norm 5
-  ASSERT_TRUE((*sgd)->Step(1.0f, {{"a", absl::MakeSpan(a), ga, false}, {"b", absl::MakeSpan(b), gb, false}}).ok());
+  ASSERT_TRUE(
+      (*sgd)
+          ->Step(1.0f, {{"a", absl::MakeSpan(a), ga, false}, {"b", absl::MakeSpan(b), gb, false}})
+          .ok());
   EXPECT_NEAR(a[0], -0.6, 1e-6);
   EXPECT_NEAR(b[0], -0.8, 1e-6);
   // Below the bound nothing is rescaled.
@@ -155,18 +161,31 @@ TEST(OptimizerTest, RejectsBadSpecs) {
     mutate(spec);
     return Optimizer::Create(spec).status();
   };
-  EXPECT_EQ(bad([](OptimizerSpec& s) { s.momentum = -0.1f; }).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad([](OptimizerSpec& s) { s.momentum = 1.0f; }).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad([](OptimizerSpec& s) { s.momentum = 0; s.nesterov = true; }).code(),
+  EXPECT_EQ(bad([](OptimizerSpec& s) { s.momentum = -0.1f; }).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad([](OptimizerSpec& s) { s.weight_decay = -1; }).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad([](OptimizerSpec& s) { s.clip_norm = -1; }).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](OptimizerSpec& s) { s.momentum = 1.0f; }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](OptimizerSpec& s) {
+              s.momentum = 0;
+              s.nesterov = true;
+            }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](OptimizerSpec& s) { s.weight_decay = -1; }).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad([](OptimizerSpec& s) { s.clip_norm = -1; }).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad([](OptimizerSpec& s) { s.decoupled_weight_decay = true; }).code(),
             absl::StatusCode::kInvalidArgument);
-  const absl::Status beta = bad([](OptimizerSpec& s) { s.kind = OptimizerSpec::kAdam; s.beta2 = 1.0f; });
+  const absl::Status beta = bad([](OptimizerSpec& s) {
+    s.kind = OptimizerSpec::kAdam;
+    s.beta2 = 1.0f;
+  });
   EXPECT_EQ(beta.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(beta.message().find("beta2"), std::string::npos) << beta;
-  EXPECT_EQ(bad([](OptimizerSpec& s) { s.kind = OptimizerSpec::kAdam; s.eps = std::nanf(""); }).code(),
+  EXPECT_EQ(bad([](OptimizerSpec& s) {
+              s.kind = OptimizerSpec::kAdam;
+              s.eps = std::nanf("");
+            }).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -177,14 +196,20 @@ TEST(OptimizerTest, RejectsBadStepsWithoutTouchingAnything) {
   std::vector<float> w = {1, 2, 3}, v = {4};
   const std::vector<float> g3 = {1, 1, 1}, g2 = {1, 1}, g1 = {1};
   // A gradient of the wrong size, after a valid tensor: no tensor may move.
-  absl::Status status = (*sgd)->Step(0.1f, {{"v", absl::MakeSpan(v), g1, false}, {"w", absl::MakeSpan(w), g2, false}});
+  absl::Status status = (*sgd)->Step(
+      0.1f, {{"v", absl::MakeSpan(v), g1, false}, {"w", absl::MakeSpan(w), g2, false}});
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(v[0], 4);
   EXPECT_EQ((*sgd)->state().steps, 0);
-  EXPECT_EQ((*sgd)->Step(-0.1f, {{"w", absl::MakeSpan(w), g3, false}}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*sgd)->Step(0.1f, {{"w", absl::MakeSpan(w), g3, false}, {"w", absl::MakeSpan(w), g3, false}}).code(),
+  EXPECT_EQ((*sgd)->Step(-0.1f, {{"w", absl::MakeSpan(w), g3, false}}).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*sgd)->Step(0.1f, {{"", absl::MakeSpan(w), g3, false}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (*sgd)
+          ->Step(0.1f, {{"w", absl::MakeSpan(w), g3, false}, {"w", absl::MakeSpan(w), g3, false}})
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*sgd)->Step(0.1f, {{"", absl::MakeSpan(w), g3, false}}).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(w, (std::vector<float>{1, 2, 3}));
   // A name that changes size between steps.
   ASSERT_TRUE((*sgd)->Step(0.1f, {{"w", absl::MakeSpan(w), g3, false}}).ok());
@@ -219,7 +244,8 @@ TEST(OptimizerTest, SetStateRejectsBuffersOfAnotherKind) {
   ASSERT_TRUE((*adam)->SetState(two).ok());
   std::vector<float> w = {1, 2, 3};
   const std::vector<float> g = {1, 1, 1};
-  EXPECT_EQ((*adam)->Step(0.1f, {{"w", absl::MakeSpan(w), g, false}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*adam)->Step(0.1f, {{"w", absl::MakeSpan(w), g, false}}).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

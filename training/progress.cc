@@ -57,7 +57,8 @@ void TrainingProgress::Step(int epoch, double fraction, double loss) {
 
   const double elapsed = now - start_seconds_;
   const double done = progress - start_progress_;
-  const std::string eta = done > 0 ? FormatTrainingDuration(elapsed / done * (1.0 - progress)) : "?";
+  const std::string eta =
+      done > 0 ? FormatTrainingDuration(elapsed / done * (1.0 - progress)) : "?";
   const int filled = static_cast<int>(kBarWidth * fraction);
   std::fprintf(stream_, "\r\033[K[%s%s] epoch %d/%d %3.0f%%  loss %.4f  elapsed %s  ETA %s",
                std::string(filled, '#').c_str(), std::string(kBarWidth - filled, '.').c_str(),

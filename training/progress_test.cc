@@ -41,8 +41,9 @@ TEST(TrainingProgressTest, TerminalBarWithEtaAndLinesThatEraseIt) {
   now = 110.0;  // a quarter of epoch 1 (1/16 of the run) in 10 s: 150 s to go
   progress.Step(0, 0.25, 2.3456);
   const std::string first = Contents(file);
-  EXPECT_EQ(first, "\r\033[K[#######.......................] epoch 1/4  25%  loss 2.3456  "
-                   "elapsed 0:10  ETA 2:30");
+  EXPECT_EQ(first,
+            "\r\033[K[#######.......................] epoch 1/4  25%  loss 2.3456  "
+            "elapsed 0:10  ETA 2:30");
   // Within 0.1 s of the last draw: not redrawn.
   now = 110.05;
   progress.Step(0, 0.3, 2.0);
@@ -51,7 +52,9 @@ TEST(TrainingProgressTest, TerminalBarWithEtaAndLinesThatEraseIt) {
   progress.Step(0, 1.0, 1.25);
   progress.Log("epoch 1/4: loss 1.9");
   const std::string text = Contents(file);
-  EXPECT_NE(text.find("[##############################] epoch 1/4 100%  loss 1.2500"), std::string::npos) << text;
+  EXPECT_NE(text.find("[##############################] epoch 1/4 100%  loss 1.2500"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(text.substr(text.size() - 24), "\r\033[Kepoch 1/4: loss 1.9\n");
   std::fclose(file);
 }
@@ -64,7 +67,8 @@ TEST(TrainingProgressTest, ResumedRunEstimatesFromItsOwnProgress) {
   // Resumed after 8 epochs: half of epoch 9 took 30 s, so 1.5 epochs remain: 90 s.
   now = 30.0;
   progress.Step(8, 0.5, 0.5);
-  EXPECT_NE(Contents(file).find("epoch 9/10  50%  loss 0.5000  elapsed 0:30  ETA 1:30"), std::string::npos)
+  EXPECT_NE(Contents(file).find("epoch 9/10  50%  loss 0.5000  elapsed 0:30  ETA 1:30"),
+            std::string::npos)
       << Contents(file);
   std::fclose(file);
 }

@@ -32,7 +32,8 @@ bool ParseNumber(const std::string& token, int32_t* v) { return absl::SimpleAtoi
 
 // tokens[first..] as numbers of type T.
 template <typename T>
-absl::StatusOr<std::vector<T>> Numbers(const std::vector<std::string>& tokens, size_t first, int line) {
+absl::StatusOr<std::vector<T>> Numbers(const std::vector<std::string>& tokens, size_t first,
+                                       int line) {
   std::vector<T> values;
   for (size_t i = first; i < tokens.size(); ++i) {
     T v;
@@ -103,7 +104,8 @@ absl::StatusOr<TorchReference> LoadTorchReference() {
       QB_ASSIGN_OR_RETURN(loss->grad, Numbers<double>(tokens, 1, line));
     } else if (schedule != nullptr && tag == "lr" && tokens.size() == 4) {
       TorchScheduleCase::Point point;
-      if (!absl::SimpleAtod(tokens[1], &point.progress) || !absl::SimpleAtod(tokens[2], &point.lr)) {
+      if (!absl::SimpleAtod(tokens[1], &point.progress) ||
+          !absl::SimpleAtod(tokens[2], &point.lr)) {
         return ParseError(line, "bad lr line");
       }
       point.restart = tokens[3] == "1";

@@ -48,7 +48,7 @@ struct TorchScheduleCase {
 // One loss on float32 logits, its value and gradient computed by torch in float64.
 struct TorchLossCase {
   std::string name;
-  std::map<std::string, std::string> settings;     // kind, batch, classes, temperature
+  std::map<std::string, std::string> settings;       // kind, batch, classes, temperature
   std::map<std::string, std::vector<float>> inputs;  // "student", "teacher"
   std::vector<int32_t> labels;
   double value = 0;
