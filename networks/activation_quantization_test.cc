@@ -470,6 +470,51 @@ TEST(GraphActivationQuantizationTest, SixteenBitsEverywhereBothModes) {
   }
 }
 
+// A site that reads a PadChannels value (the zero channels are part of the tensor it
+// observes and quantizes), simulated and packed: the network equals graph_reference with the
+// pad's value fake-quantized in the reference's hook.
+TEST(GraphActivationQuantizationTest, SiteReadingPadChannels) {
+  SetNumThreads(2);
+  GraphBuilder b;
+  int x = b.Input(3, 9, 7);
+  x = b.ConvBn(x, "stem", "stem_bn", 5, 3, 1, 1);
+  const int pad = b.PadChannels(x, 2, 1);
+  int y = b.Relu(b.Conv(pad, "after_pad", 6, 3, 1, 1, 1, /*bias=*/true));
+  y = b.Dense(b.Flatten(b.GlobalAvgPool(y)), "fc", 4);
+  absl::StatusOr<Graph> graph = b.Finish(y);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  GraphFixture f = MakeGraph(*graph, 2, 5, 41);
+  ASSERT_NE(f.network, nullptr);
+  ASSERT_EQ(*f.network->ActivationSiteValue("after_pad"), pad);
+  const auto seen = Observe(*f.network, f.input, f.batch);
+  // The observed tensor has the zero channels: 2 before and 1 after the stem's 5.
+  const std::vector<float>& padded = seen.at("after_pad");
+  ASSERT_EQ(padded.size(), static_cast<size_t>(f.batch) * 8 * 9 * 7);
+  for (int e = 0; e < f.batch; ++e) {
+    for (int c : {0, 1, 7}) {
+      for (int s = 0; s < 9 * 7; ++s) ASSERT_EQ(padded[(e * 8 + c) * 63 + s], 0.0f);
+    }
+  }
+  const ActivationQuantParams p = Calibrate(seen, 2).at("after_pad");
+  const ReferenceValueHook quantize_pad = [&](int value, int, std::vector<double>* values) {
+    if (value != pad) return;
+    const std::vector<float> v = FakeQuantizedCopy({values->begin(), values->end()}, p);
+    values->assign(v.begin(), v.end());
+  };
+  auto want = ReferenceForward(f.graph, f.store, f.input, f.batch, true, quantize_pad);
+  ASSERT_TRUE(want.ok()) << want.status();
+  const std::vector<float> fp32 = RunForward(*f.network, f.input, f.batch);
+  EXPECT_GT(MaxAbsDiff(fp32, *want), 1e-3) << "2 bits must change the output";
+  ASSERT_TRUE(f.network->SetActivationQuantization({{"after_pad", p}}).ok());
+  EXPECT_LE(MaxAbsDiff(RunForward(*f.network, f.input, f.batch), *want), 1e-5);
+  const auto tensors = QuantizeWeights(&f.store, 8);
+  auto reference = ReferenceForward(f.graph, f.store, f.input, f.batch, true, quantize_pad);
+  ASSERT_TRUE(reference.ok());
+  ASSERT_TRUE(f.network->SyncParams().ok());
+  ASSERT_TRUE(f.network->UsePackedWeights(PackedParamsFor(f.graph, tensors, 8), GemmActivations::kFloat).ok());
+  EXPECT_LE(MaxAbsDiff(RunForward(*f.network, f.input, f.batch), *reference), 1e-5) << "packed";
+}
+
 TEST(GraphActivationQuantizationTest, ErrorsChangeNothing) {
   GraphFixture f = MakeGraph(BranchyGraph(), 2, 3, 51);
   ASSERT_NE(f.network, nullptr);
