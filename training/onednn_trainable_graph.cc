@@ -137,6 +137,7 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
     std::map<std::pair<int, bool>, std::vector<memory>> conversions;
     std::vector<memory> temps;
     std::vector<bool> grad_started;  // build time, per 2 * value + hooked
+    std::vector<int> fused_into_batchnorm;  // per ReLU layer: the BatchNorm computing it, or -1
     memory input, logits, dlogits, dinput;  // plain; handles of the last call
   };
 
@@ -385,10 +386,20 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       const memory::desc data = p.val[v].get_desc();
       const memory::desc c_md({in.c}, kF32, tag::x);
       auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+      // A ReLU that is the BatchNorm's only reader runs inside it (oneDNN keeps the mask in
+      // a workspace for the backward): one pass over the tensor less each way.
+      const std::vector<int>& readers = consumers()[i];
+      const int relu = readers.size() == 1 && graph_.layers[readers[0]].kind == LayerKind::kRelu &&
+                               i != graph_.output
+                           ? readers[0]
+                           : -1;
+      if (relu >= 0) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+      const auto bwd_flags = flags;
       if (!train) flags = flags | dnnl::normalization_flags::use_global_stats;
       const dnnl::batch_normalization_forward::desc desc(prop, data, l.eps, flags);
       const dnnl::batch_normalization_forward::primitive_desc pd(desc, engine_);
       p.val[i] = memory(pd.dst_desc(), engine_);
+      if (relu >= 0) p.fused_into_batchnorm[relu] = i;
       m.scale = memory(c_md, engine_, DNNL_MEMORY_NONE);
       m.shift = memory(c_md, engine_, DNNL_MEMORY_NONE);
       if (train) {
@@ -402,6 +413,11 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       s.primitive = dnnl::batch_normalization_forward(pd);
       s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]},  {DNNL_ARG_SCALE, m.scale},
                 {DNNL_ARG_SHIFT, m.shift}, {DNNL_ARG_MEAN, m.mean}, {DNNL_ARG_VARIANCE, m.var}};
+      memory workspace;
+      if (pd.workspace_desc().get_size() != 0) {
+        workspace = memory(pd.workspace_desc(), engine_);
+        s.args[DNNL_ARG_WORKSPACE] = workspace;
+      }
       p.fwd.push_back(std::move(s));
       if (!train) break;
       Step update;
@@ -412,12 +428,11 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
                                                      lp.running_var);
       };
       p.fwd.push_back(std::move(update));
-      backward->push_back([this, &p, i, v, pd, data, c_md]() {
+      backward->push_back([this, &p, i, v, pd, data, c_md, bwd_flags, workspace, relu]() {
         const Layer& l = graph_.layers[i];
         LayerMems& m = p.lm[i];
-        const dnnl::batch_normalization_backward::desc bd(
-            dnnl::prop_kind::backward, data, data, l.eps,
-            dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
+        const dnnl::batch_normalization_backward::desc bd(dnnl::prop_kind::backward, data, data,
+                                                          l.eps, bwd_flags);
         const dnnl::batch_normalization_backward::primitive_desc bpd(bd, engine_, pd);
         auto [target, direct] = GradTarget(p, v, false, bpd.diff_src_desc());
         m.dscale = memory(c_md, engine_, DNNL_MEMORY_NONE);
@@ -429,8 +444,10 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
                   // oneDNN 2.6 checks for SHIFT with use_shift although the backward
                   // does not read it.
                   {DNNL_ARG_SHIFT, m.shift},
-                  {DNNL_ARG_DIFF_DST, p.grad[i]},  {DNNL_ARG_DIFF_SRC, target},
+                  {DNNL_ARG_DIFF_DST, p.grad[relu >= 0 ? relu : i]},
+                  {DNNL_ARG_DIFF_SRC, target},
                   {DNNL_ARG_DIFF_SCALE, m.dscale}, {DNNL_ARG_DIFF_SHIFT, m.dshift}};
+        if (workspace) s.args[DNNL_ARG_WORKSPACE] = workspace;
         p.bwd.push_back(std::move(s));
         if (!direct) Contribute(p, v, false, target);
       });
@@ -439,6 +456,13 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
 
     case LayerKind::kRelu:
     case LayerKind::kRelu6: {
+      if (p.fused_into_batchnorm[i] >= 0) {
+        // Computed by the BatchNorm before it; so is its backward, from this value's gradient.
+        const int bn = p.fused_into_batchnorm[i];
+        p.val[i] = p.val[bn];
+        backward->push_back([&p, bn]() { p.grad_started[2 * bn] = true; });
+        break;
+      }
       // clip_v2 passes the gradient on 0 < x < 6 only, as PyTorch's hardtanh.
       const auto alg = l.kind == LayerKind::kRelu ? dnnl::algorithm::eltwise_relu
                                                   : dnnl::algorithm::eltwise_clip_v2;
@@ -480,8 +504,22 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       p.fwd.push_back(std::move(s));
       if (!train) break;
       backward->push_back([this, &p, i, v, b]() {
-        Contribute(p, v, false, p.grad[i]);
-        Contribute(p, b, false, p.grad[i]);
+        // dL/da = dL/db = dL/dsum: the first operand whose gradient has no contribution yet
+        // (and the same layout) takes the sum's gradient memory itself. The other is copied
+        // now, before anything accumulates into the shared memory.
+        int other = b;
+        if (v != b && !p.grad_started[2 * v] && p.grad[v].get_desc() == p.grad[i].get_desc()) {
+          p.grad[v] = p.grad[i];
+          p.grad_started[2 * v] = true;
+        } else if (v != b && !p.grad_started[2 * b] &&
+                   p.grad[b].get_desc() == p.grad[i].get_desc()) {
+          p.grad[b] = p.grad[i];
+          p.grad_started[2 * b] = true;
+          other = v;
+        } else {
+          Contribute(p, v, false, p.grad[i]);
+        }
+        Contribute(p, other, false, p.grad[i]);
       });
       break;
     }
@@ -628,6 +666,7 @@ absl::Status OneDnnTrainableGraph::BuildPlan(Plan* plan) {
   p.hgrad.resize(num);
   p.lm.resize(num);
   p.grad_started.assign(2 * num, false);
+  p.fused_into_batchnorm.assign(num, -1);
   p.input = memory(PlainDesc(graph_.input, p.batch), engine_);
   p.val[0] = p.input;
   if (value_hook(0)) BuildHookForward(p, 0);
