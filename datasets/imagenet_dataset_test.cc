@@ -18,19 +18,12 @@
 #include "datasets/image_preprocess.h"
 #include "datasets/jpeg_codec.h"
 #include "datasets/shared_data_for_tests.h"
+#include "datasets/test_util.h"
 
 namespace quantbench {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string FreshDir(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path = std::string(dir ? dir : "/tmp") + "/" + name;
-  fs::remove_all(path);
-  fs::create_directories(path);
-  return path;
-}
 
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
@@ -80,20 +73,11 @@ int RedOf(const LabeledImages& set, int64_t index) {
   return static_cast<int>(std::lround((v + 1.0f) * 127.5f));
 }
 
-void ExpectStatus(const absl::Status& status, absl::StatusCode code,
-                  const std::vector<std::string>& fragments) {
-  EXPECT_EQ(status.code(), code) << status;
-  for (const std::string& fragment : fragments) {
-    EXPECT_NE(status.message().find(fragment), std::string::npos)
-        << "\"" << fragment << "\" not in: " << status;
-  }
-}
-
 // A flat folder: a, b, c listed; extra.JPEG unlisted; notes.txt not an image.
 class ValFolderTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir("val");
+    dir_ = FreshTestDir("val");
     images_ = dir_ + "/images";
     fs::create_directories(images_);
     WriteJpeg(images_ + "/c.JPEG", 200);
@@ -195,7 +179,7 @@ TEST_F(ValFolderTest, GreyscaleAndTinyImagesLoad) {
 }
 
 TEST(LabelFile, BadLinesNameFileAndLine) {
-  const std::string dir = FreshDir("labels");
+  const std::string dir = FreshTestDir("labels");
   struct Case {
     std::string text;
     std::vector<std::string> fragments;
@@ -220,7 +204,7 @@ TEST(LabelFile, BadLinesNameFileAndLine) {
 }
 
 TEST(LabelFile, FormatsAndNamesWithSpaces) {
-  const std::string dir = FreshDir("labels-ok");
+  const std::string dir = FreshTestDir("labels-ok");
   WriteText(dir + "/ok.txt",
             "ILSVRC2012_val_00000001.JPEG 65\r\n"
             "  ./data/ILSVRC2012_val_00000347.JPEG, 472  \n"
@@ -238,7 +222,7 @@ TEST(LabelFile, FormatsAndNamesWithSpaces) {
 }
 
 TEST(SynsetFolders, LabelIsTheLineOfTheWnid) {
-  const std::string root = FreshDir("synsets");
+  const std::string root = FreshTestDir("synsets");
   WriteText(root + "/../synset_words.txt",
             "n00000001 one\nn00000002 two, deux\nn00000003 three\n");
   fs::create_directories(root + "/n00000002");
@@ -272,7 +256,7 @@ TEST(SynsetFolders, LabelIsTheLineOfTheWnid) {
 }
 
 TEST(UnlabeledFolder, LabelsAreMinusOne) {
-  const std::string dir = FreshDir("unlabeled");
+  const std::string dir = FreshTestDir("unlabeled");
   WriteJpeg(dir + "/b.jpeg", 1);
   WriteJpeg(dir + "/a.JPG", 2);
   WriteJpeg(dir + "/c.png.txt", 3);
@@ -286,7 +270,7 @@ TEST(UnlabeledFolder, LabelsAreMinusOne) {
 
 TEST_F(ValFolderTest, DiskCacheRoundTripAndCorruptionRecomputes) {
   ImageFolderOptions options = SmallOptions();
-  options.cache_dir = FreshDir("image-cache");
+  options.cache_dir = FreshTestDir("image-cache");
   ImageLoadInfo info;
   auto first = LoadLabeledImageFolder(images_, dir_ + "/val.txt", options, &info);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -366,7 +350,7 @@ void WriteNoisyJpeg(const std::string& path, int width, int height, uint32_t see
 class StreamedSetTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir("streamed");
+    dir_ = FreshTestDir("streamed");
     // 7 images (odd), of odd and mixed sizes, landscape and portrait.
     const int sizes[][2] = {{41, 29}, {23, 37}, {64, 64}, {17, 17}, {90, 31}, {33, 71}, {25, 26}};
     for (int i = 0; i < 7; ++i) {
@@ -407,7 +391,7 @@ TEST_F(StreamedSetTest, CacheFileInSeveralChunksEqualsMemoryAndTheFloatReference
     EXPECT_TRUE(memory_info.in_memory);
     EXPECT_TRUE(memory->pixels.empty());  // never materialised as floats
 
-    options.cache_dir = FreshDir(std::string("streamed-cache-") + preset);
+    options.cache_dir = FreshTestDir(std::string("streamed-cache-") + preset);
     options.decode_chunk_images = 3;  // chunks of 3, 3, 1
     ImageLoadInfo written_info;
     auto written = LoadImageFiles(paths_, labels_, options, &written_info);
@@ -444,7 +428,7 @@ TEST_F(StreamedSetTest, BadImageInALaterChunkFailsAndLeavesNoCacheFile) {
   std::ofstream(paths_[5], std::ios::binary | std::ios::trunc) << "not a jpeg at all";
   ImageFolderOptions options;
   options.preprocessing = *ImagePreprocessingPreset("torch", 15, 19);
-  options.cache_dir = FreshDir("streamed-bad");
+  options.cache_dir = FreshTestDir("streamed-bad");
   options.decode_chunk_images = 2;  // images 0-3 are already written when 5 fails
   ImageLoadInfo info;
   auto set = LoadImageFiles(paths_, labels_, options, &info);
@@ -471,7 +455,7 @@ TEST_F(StreamedSetTest, UnwritableCacheFallsBackToMemory) {
 TEST_F(StreamedSetTest, OldFormatCacheIsRecomputed) {
   ImageFolderOptions options;
   options.preprocessing = *ImagePreprocessingPreset("torch", 15, 19);
-  options.cache_dir = FreshDir("streamed-old");
+  options.cache_dir = FreshTestDir("streamed-old");
   ImageLoadInfo info;
   ASSERT_TRUE(LoadImageFiles(paths_, labels_, options, &info).ok());
   {
