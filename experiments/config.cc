@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -178,6 +179,217 @@ absl::Status CheckImageDatasetFiles(const DatasetSpec& data, const Locator& loca
   return absl::OkStatus();
 }
 
+// Fills the defaults of a training recipe and checks every field; `at` is the path of the
+// TrainingSpec (network.train or quantizers[i].qat.train).
+absl::Status ValidateTrainingRecipe(TrainingSpec* train, const Locator& locator,
+                                    const std::vector<Locator::Step>& at, bool mlp) {
+  auto field = [&](std::initializer_list<Locator::Step> rest) {
+    std::vector<Locator::Step> path = at;
+    path.insert(path.end(), rest.begin(), rest.end());
+    return path;
+  };
+  if (train->epochs() == 0) train->set_epochs(15);
+  if (train->batch_size() == 0) train->set_batch_size(mlp ? 100 : 128);
+  if (train->learning_rate() == 0.0f) train->set_learning_rate(mlp ? 0.05f : 0.1f);
+  OptimizerOptions* opt = train->mutable_optimizer();
+  if (train->momentum() == 0.0f && !opt->plain_sgd()) train->set_momentum(0.9f);
+  if (train->epochs() < 0) return Invalid(locator, field({{"epochs"}}), "must be positive");
+  if (train->batch_size() < 0) return Invalid(locator, field({{"batch_size"}}), "must be positive");
+  if (!(train->learning_rate() > 0.0f)) return Invalid(locator, field({{"learning_rate"}}), "must be positive");
+  if (train->momentum() < 0.0f || train->momentum() >= 1.0f) {
+    return Invalid(locator, field({{"momentum"}}), "expected 0 <= momentum < 1");
+  }
+  if (!(train->weight_decay() >= 0.0f)) return Invalid(locator, field({{"weight_decay"}}), "must be >= 0");
+  if (train->test_every() < 0) return Invalid(locator, field({{"test_every"}}), "must be >= 0 (0 = after the last epoch)");
+  if (train->data().has_preprocessing()) {
+    return Invalid(locator, field({{"data"}, {"preprocessing"}}),
+                   "set preprocessing once, in dataset.preprocessing: training uses the same");
+  }
+  // Optimizer.
+  if (opt->kind() == OptimizerOptions::ADAM) {
+    if (opt->beta1() == 0.0f) opt->set_beta1(0.9f);
+    if (opt->beta2() == 0.0f) opt->set_beta2(0.999f);
+    if (opt->eps() == 0.0f) opt->set_eps(1e-8f);
+    if (opt->beta1() < 0.0f || opt->beta1() >= 1.0f) return Invalid(locator, field({{"optimizer"}, {"beta1"}}), "expected 0 <= beta1 < 1");
+    if (opt->beta2() < 0.0f || opt->beta2() >= 1.0f) return Invalid(locator, field({{"optimizer"}, {"beta2"}}), "expected 0 <= beta2 < 1");
+    if (!(opt->eps() > 0.0f)) return Invalid(locator, field({{"optimizer"}, {"eps"}}), "must be positive");
+    if (opt->nesterov() || opt->plain_sgd()) {
+      return Invalid(locator, field({{"optimizer"}, {"kind"}}), "nesterov and plain_sgd are SGD options; ADAM takes beta1, beta2, eps");
+    }
+  } else {
+    if (opt->decoupled_weight_decay()) {
+      return Invalid(locator, field({{"optimizer"}, {"decoupled_weight_decay"}}), "is an ADAM option (AdamW)");
+    }
+    if (opt->plain_sgd() && (opt->nesterov() || train->momentum() != 0.0f)) {
+      return Invalid(locator, field({{"optimizer"}, {"plain_sgd"}}), "plain SGD has no momentum: drop momentum / nesterov");
+    }
+  }
+  if (!(opt->clip_norm() >= 0.0f)) return Invalid(locator, field({{"optimizer"}, {"clip_norm"}}), "must be >= 0 (0 = off)");
+  // Schedule.
+  ScheduleOptions* schedule = train->mutable_schedule();
+  if (schedule->gamma() == 0.0f) schedule->set_gamma(0.1f);
+  if (schedule->restart_period() == 0.0f) schedule->set_restart_period(1.0f);
+  if (schedule->restart_mult() == 0.0f) schedule->set_restart_mult(1.0f);
+  if (!(schedule->min_lr() >= 0.0f) || schedule->min_lr() > train->learning_rate()) {
+    return Invalid(locator, field({{"schedule"}, {"min_lr"}}), "expected 0 <= min_lr <= learning_rate");
+  }
+  if (!(schedule->warmup_epochs() >= 0.0f) || schedule->warmup_epochs() >= train->epochs()) {
+    return Invalid(locator, field({{"schedule"}, {"warmup_epochs"}}), "expected 0 <= warmup_epochs < epochs");
+  }
+  if (schedule->kind() == ScheduleOptions::MULTISTEP) {
+    if (schedule->milestones().empty()) return Invalid(locator, field({{"schedule"}, {"milestones"}}), "missing: the epochs where the rate drops");
+    for (int i = 0; i < schedule->milestones_size(); ++i) {
+      const int m = schedule->milestones(i);
+      if (m <= 0 || m >= train->epochs() || (i > 0 && m <= schedule->milestones(i - 1))) {
+        return Invalid(locator, field({{"schedule"}, {"milestones", i}}),
+                       absl::StrCat(m, ": milestones must increase strictly within 1..epochs-1 (", train->epochs() - 1, ")"));
+      }
+    }
+    if (!(schedule->gamma() > 0.0f) || schedule->gamma() > 1.0f) {
+      return Invalid(locator, field({{"schedule"}, {"gamma"}}), "expected 0 < gamma <= 1");
+    }
+  } else if (!schedule->milestones().empty()) {
+    return Invalid(locator, field({{"schedule"}, {"milestones"}}), "only a MULTISTEP schedule has milestones");
+  }
+  if (schedule->kind() == ScheduleOptions::COSINE_RESTARTS) {
+    if (!(schedule->restart_period() > 0.0f)) return Invalid(locator, field({{"schedule"}, {"restart_period"}}), "must be positive (epochs)");
+    if (!(schedule->restart_mult() >= 1.0f)) return Invalid(locator, field({{"schedule"}, {"restart_mult"}}), "must be >= 1");
+  }
+  // Augmentation (image data only; checked against the data kind by the caller).
+  const Augmentation& aug = train->augmentation();
+  if (aug.random_crop_padding() < 0 || aug.random_crop_padding() > 64) {
+    return Invalid(locator, field({{"augmentation"}, {"random_crop_padding"}}), "expected 0..64 pixels");
+  }
+  return absl::OkStatus();
+}
+
+bool IsNativeImageKind(DatasetSpec::Kind kind) {
+  return kind == DatasetSpec::CLASS_FOLDERS || kind == DatasetSpec::CIFAR10_BINARY;
+}
+
+// CLASS_FOLDERS / CIFAR10_BINARY: images at their native size, per-channel normalisation.
+// `at` is the DatasetSpec's path; `split` the default split.
+absl::Status ValidateNativeImageDataset(DatasetSpec* data, const Locator& locator,
+                                        const std::vector<Locator::Step>& at, const RunDirectories& dirs,
+                                        const char* split) {
+  auto field = [&](std::initializer_list<Locator::Step> rest) {
+    std::vector<Locator::Step> path = at;
+    path.insert(path.end(), rest.begin(), rest.end());
+    return path;
+  };
+  if (data->dir().empty()) {
+    return Invalid(locator, field({{"dir"}}), "missing: the data folder (or pass --data=/path, or set $QUANTBENCH_DATA)");
+  }
+  data->set_dir(JoinPath(dirs.workspace, data->dir()));
+  if (data->split().empty()) data->set_split(split);
+  if (data->split() != "train" && data->split() != "test") {
+    return Invalid(locator, field({{"split"}}), absl::StrCat("'", data->split(), "': expected train or test"));
+  }
+  if (data->limit() < 0) return Invalid(locator, field({{"limit"}}), "must be >= 0 (0 = all images)");
+  return absl::OkStatus();
+}
+
+// Per-channel normalisation of the native image kinds: preset "cifar10" (the default) or
+// explicit channel_mean / channel_std.
+absl::Status ValidateChannelNormalization(Preprocessing* pre, const Locator& locator) {
+  if (pre->preset().empty() && pre->channel_mean().empty() && pre->channel_std().empty()) pre->set_preset("cifar10");
+  if (pre->preset() == "cifar10") {
+    if (!pre->channel_mean().empty() || !pre->channel_std().empty()) {
+      return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"preset"}},
+                     "preset cifar10 sets channel_mean and channel_std: give one or the other");
+    }
+    // The CIFAR-10 training set's per-channel mean and standard deviation (of x / 255), as
+    // the usual PyTorch recipes use them.
+    for (float m : {0.4914f, 0.4822f, 0.4465f}) pre->add_channel_mean(m);
+    for (float s : {0.2470f, 0.2435f, 0.2616f}) pre->add_channel_std(s);
+  } else if (!pre->preset().empty()) {
+    return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"preset"}},
+                   absl::StrCat("unknown preset '", pre->preset(), "' for native-size images; available: cifar10, or give channel_mean and channel_std"));
+  }
+  if (pre->channel_mean_size() != pre->channel_std_size() || pre->channel_mean().empty()) {
+    return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"channel_std"}},
+                   "expected one channel_mean and one channel_std per image channel");
+  }
+  for (int i = 0; i < pre->channel_std_size(); ++i) {
+    if (!(pre->channel_std(i) > 0.0f) || !std::isfinite(pre->channel_mean(i))) {
+      return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"channel_std", i}}, "expected finite mean and std > 0");
+    }
+  }
+  if (pre->image_size() != 0 || pre->resize_shorter() != 0 || !pre->interpolation().empty()) {
+    return Invalid(locator, {{"dataset"}, {"preprocessing"}, {"image_size"}},
+                   "native-size images are never resized or cropped: leave image_size, resize_shorter, interpolation out");
+  }
+  return absl::OkStatus();
+}
+
+// The training data of a recipe: by default the evaluation data's training split (idx: the
+// train files of the same folder; native image kinds: split "train" of the same folder).
+absl::Status ValidateTrainingData(TrainingSpec* train, const DatasetSpec& dataset, const Locator& locator,
+                                  const std::vector<Locator::Step>& at, const RunDirectories& dirs, bool mlp) {
+  std::vector<Locator::Step> data_at = at;
+  data_at.push_back({"data"});
+  DatasetSpec* data = train->mutable_data();
+  if (data->kind() == DatasetSpec::KIND_UNSPECIFIED && IsNativeImageKind(dataset.kind())) {
+    data->set_kind(dataset.kind());
+    if (data->dir().empty()) data->set_dir(dataset.dir());
+    if (data->split().empty()) data->set_split("train");
+  }
+  if (data->kind() == DatasetSpec::KIND_UNSPECIFIED || data->kind() == DatasetSpec::IDX) {
+    if (!mlp) {
+      return Invalid(locator, data_at, "image networks train on CLASS_FOLDERS, CIFAR10_BINARY or JPEG folders, not idx files");
+    }
+    FillDatasetDefaults(data, /*training=*/true, dirs);
+  } else if (IsNativeImageKind(data->kind())) {
+    QB_RETURN_IF_ERROR(ValidateNativeImageDataset(data, locator, data_at, dirs, "train"));
+    if (!IsNativeImageKind(dataset.kind())) {
+      return Invalid(locator, data_at, "native-size training images need a native-size evaluation set (CLASS_FOLDERS or CIFAR10_BINARY)");
+    }
+  } else {
+    if (data->dir().empty()) return Invalid(locator, data_at, "missing: dir, the training image folder");
+    data->set_dir(JoinPath(dirs.workspace, data->dir()));
+  }
+  const Augmentation& aug = train->augmentation();
+  if ((aug.random_crop_padding() > 0 || aug.horizontal_flip()) && !IsNativeImageKind(data->kind())) {
+    std::vector<Locator::Step> aug_at = at;
+    aug_at.push_back({"augmentation"});
+    return Invalid(locator, aug_at, "augmentation applies to CLASS_FOLDERS and CIFAR10_BINARY images only");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNativeImageFiles(const DatasetSpec& data, const Locator& locator,
+                                   const std::vector<Locator::Step>& at) {
+  std::vector<Locator::Step> dir_at = at;
+  dir_at.push_back({"dir"});
+  struct stat st;
+  if (stat(data.dir().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Invalid(locator, dir_at, absl::StrCat("folder ", data.dir(), " not found: pass --data=/path (or set $QUANTBENCH_DATA)"));
+  }
+  const std::string need = data.kind() == DatasetSpec::CIFAR10_BINARY
+                               ? JoinPath(data.dir(), data.split() == "train" ? "data_batch_1.bin" : "test_batch.bin")
+                               : JoinPath(data.dir(), data.split());
+  if (access(need.c_str(), R_OK) != 0) {
+    return Invalid(locator, dir_at, absl::StrCat(need, " not found (", data.kind() == DatasetSpec::CIFAR10_BINARY
+                                                                          ? "the CIFAR-10 binary batches"
+                                                                          : "one sub-folder per class under it",
+                                                 ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTrainingDataFiles(const DatasetSpec& data, const Locator& locator,
+                                    const std::vector<Locator::Step>& at) {
+  if (IsNativeImageKind(data.kind())) return CheckNativeImageFiles(data, locator, at);
+  if (data.kind() == DatasetSpec::IDX) return CheckDatasetFiles(data, locator, at);
+  struct stat st;
+  if (stat(data.dir().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::vector<Locator::Step> dir_at = at;
+    dir_at.push_back({"dir"});
+    return Invalid(locator, dir_at, absl::StrCat("image folder ", data.dir(), " not found"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(Experiment& config, const Locator& locator, const RunDirectories& dirs,
                       const ConfigOverrides& overrides) {
   if (config.name().empty()) return Invalid(locator, {{"name"}}, "missing: every experiment needs a name");
@@ -221,7 +433,7 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
   }
   if (network->weights_case() == NetworkSpec::WEIGHTS_NOT_SET) {
     return Invalid(locator, {{"network"}},
-                   "missing weights: give train { ... } (mlp), onnx { path: ... }, weights_file: ... or random_init { seed: ... }");
+                   "missing weights: give train { ... }, onnx { path: ... }, weights_file: ... or random_init { seed: ... }");
   }
   if (!overrides.weights.empty()) {
     if (network->has_onnx()) {
@@ -234,44 +446,35 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
                      "weights are trained or randomly initialised");
     }
   }
-  if (network->has_train() && !mlp) {
-    return Invalid(locator, {{"network"}, {"train"}},
-                   absl::StrCat("only the mlp is trained here; give '", network->architecture(),
-                                "' onnx { path: ... }, weights_file or random_init"));
-  }
   if (network->has_onnx()) {
     if (network->onnx().path().empty()) return Invalid(locator, {{"network"}, {"onnx"}, {"path"}}, "missing: the .onnx file");
     network->mutable_onnx()->set_path(JoinPath(dirs.workspace, network->onnx().path()));
   }
   if (network->has_train()) {
-    TrainingSpec* train = network->mutable_train();
-    if (train->epochs() == 0) train->set_epochs(15);
-    if (train->batch_size() == 0) train->set_batch_size(100);
-    if (train->learning_rate() == 0.0f) train->set_learning_rate(0.05f);
-    if (train->momentum() == 0.0f) train->set_momentum(0.9f);
-    if (train->epochs() < 0) return Invalid(locator, {{"network"}, {"train"}, {"epochs"}}, "must be positive");
-    if (train->batch_size() < 0) return Invalid(locator, {{"network"}, {"train"}, {"batch_size"}}, "must be positive");
-    if (!(train->learning_rate() > 0.0f)) return Invalid(locator, {{"network"}, {"train"}, {"learning_rate"}}, "must be positive");
-    if (train->momentum() < 0.0f || train->momentum() >= 1.0f) return Invalid(locator, {{"network"}, {"train"}, {"momentum"}}, "expected 0 <= momentum < 1");
-    if (train->weight_decay() < 0.0f) return Invalid(locator, {{"network"}, {"train"}, {"weight_decay"}}, "must be >= 0");
-    if (train->data().has_preprocessing()) {
-      return Invalid(locator, {{"network"}, {"train"}, {"data"}, {"preprocessing"}},
-                     "set preprocessing once, in dataset.preprocessing: training uses the same");
-    }
-    FillDatasetDefaults(train->mutable_data(), /*training=*/true, dirs);
-  } else if (network->weights_case() == NetworkSpec::kWeightsFile) {
-    network->set_weights_file(JoinPath(dirs.workspace, network->weights_file()));
+    QB_RETURN_IF_ERROR(ValidateTrainingRecipe(network->mutable_train(), locator, {{"network"}, {"train"}}, mlp));
   }
   DatasetSpec* dataset = config.mutable_dataset();
   if (!overrides.data.empty()) dataset->set_dir(overrides.data);
+  const bool native_images = IsNativeImageKind(dataset->kind());
+  if (network->weights_case() == NetworkSpec::kWeightsFile) {
+    network->set_weights_file(JoinPath(dirs.workspace, network->weights_file()));
+  }
   if (dataset->kind() == DatasetSpec::KIND_UNSPECIFIED || dataset->kind() == DatasetSpec::IDX) {
     if (!mlp) {
       return Invalid(locator, {{"dataset"}, {"kind"}},
-                     "ImageNet networks read JPEG folders: IMAGENET_VAL, SYNSET_FOLDERS, LABELED_IMAGES or UNLABELED_IMAGES");
+                     "image networks read images: IMAGENET_VAL, SYNSET_FOLDERS, LABELED_IMAGES, UNLABELED_IMAGES, "
+                     "CLASS_FOLDERS or CIFAR10_BINARY");
     }
     FillDatasetDefaults(dataset, /*training=*/false, dirs);
+  } else if (native_images) {
+    QB_RETURN_IF_ERROR(ValidateNativeImageDataset(dataset, locator, {{"dataset"}}, dirs, "test"));
+    QB_RETURN_IF_ERROR(ValidateChannelNormalization(dataset->mutable_preprocessing(), locator));
   } else {
     QB_RETURN_IF_ERROR(ValidateImageDataset(dataset, locator, dirs));
+  }
+  if (network->has_train()) {
+    QB_RETURN_IF_ERROR(ValidateTrainingData(network->mutable_train(), *dataset, locator,
+                                            {{"network"}, {"train"}}, dirs, mlp));
   }
 
   // Quantizers and bits.
@@ -321,6 +524,20 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
       if (!bits_ok.ok()) {
         return Invalid(locator, {{"layers"}, {"overrides", i}, {"bits"}},
                        absl::StrCat("quantizer '", spec->name(), "' (quantizers[", q, "]): ", bits_ok.message()));
+      }
+    }
+    if (spec->has_qat()) {
+      const std::vector<Locator::Step> at = {{"quantizers", q}, {"qat"}, {"train"}};
+      QuantizationAwareTraining* qat = spec->mutable_qat();
+      if (qat->train().epochs() == 0) qat->mutable_train()->set_epochs(1);
+      QB_RETURN_IF_ERROR(ValidateTrainingRecipe(qat->mutable_train(), locator, at, mlp));
+      QB_RETURN_IF_ERROR(ValidateTrainingData(qat->mutable_train(), *dataset, locator, at, dirs, mlp));
+      if (qat->temperature() == 0.0f) qat->set_temperature(1.0f);
+      if (!(qat->temperature() > 0.0f)) {
+        return Invalid(locator, {{"quantizers", q}, {"qat"}, {"temperature"}}, "must be positive");
+      }
+      if (!network->has_train() && qat->train().data().kind() == DatasetSpec::KIND_UNSPECIFIED) {
+        return Invalid(locator, {{"quantizers", q}, {"qat"}, {"train"}, {"data"}}, "missing: the training images");
       }
     }
     if (spec->label().empty()) {
@@ -386,9 +603,7 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
   config.set_output(JoinPath(dirs.workspace, config.output()));
 
   // Files last: every field error above is reported even on a machine without the data.
-  if (network->has_train()) {
-    QB_RETURN_IF_ERROR(CheckDatasetFiles(network->train().data(), locator, {{"network"}, {"train"}, {"data"}}));
-  } else if (network->weights_case() == NetworkSpec::kWeightsFile && !FileExists(network->weights_file())) {
+  if (network->weights_case() == NetworkSpec::kWeightsFile && !FileExists(network->weights_file())) {
     return Invalid(locator, {{"network"}, {"weights_file"}},
                    absl::StrCat("weights file ", network->weights_file(), " not found"));
   }
@@ -397,8 +612,22 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
                    absl::StrCat("ONNX file ", network->onnx().path(), " not found: pass --weights=/path/model.onnx ",
                                 "(or set $QUANTBENCH_WEIGHTS); networks/README.md says how to export one"));
   }
-  if (dataset->kind() != DatasetSpec::IDX) return CheckImageDatasetFiles(*dataset, locator);
-  return CheckDatasetFiles(config.dataset(), locator, {{"dataset"}});
+  if (native_images) {
+    QB_RETURN_IF_ERROR(CheckNativeImageFiles(*dataset, locator, {{"dataset"}}));
+  } else if (dataset->kind() != DatasetSpec::IDX) {
+    QB_RETURN_IF_ERROR(CheckImageDatasetFiles(*dataset, locator));
+  } else {
+    QB_RETURN_IF_ERROR(CheckDatasetFiles(config.dataset(), locator, {{"dataset"}}));
+  }
+  if (network->has_train()) {
+    QB_RETURN_IF_ERROR(CheckTrainingDataFiles(network->train().data(), locator, {{"network"}, {"train"}, {"data"}}));
+  }
+  for (int q = 0; q < config.quantizers_size(); ++q) {
+    if (!config.quantizers(q).has_qat()) continue;
+    QB_RETURN_IF_ERROR(CheckTrainingDataFiles(config.quantizers(q).qat().train().data(), locator,
+                                              {{"quantizers", q}, {"qat"}, {"train"}, {"data"}}));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace

@@ -141,8 +141,10 @@ TEST(Config, DefaultFashionMnistLocationSaysWhichPackage) {
 TEST(Config, UnknownArchitectureListsAvailable) {
   std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"\"mlp\"", "\"resnet9000\""}}));
   EXPECT_NE(error.find("demo.pbtxt:3:"), std::string::npos) << error;
-  EXPECT_NE(error.find("network.architecture: unknown architecture 'resnet9000'; available: mlp, "), std::string::npos)
+  EXPECT_NE(error.find("network.architecture: unknown architecture 'resnet9000'; available: alexnet, "), std::string::npos)
       << error;
+  EXPECT_NE(error.find(" mlp, "), std::string::npos) << error;
+  EXPECT_NE(error.find(" cifar_resnet20, "), std::string::npos) << error;
 }
 
 TEST(Config, DuplicateLabelsRejected) {
@@ -265,15 +267,16 @@ TEST(Config, WeightsOverrideNeedsAFileSource) {
 }
 
 TEST(Config, ImageNetFieldErrors) {
-  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"kind: IMAGENET_VAL ", ""}})).find("dataset.kind: ImageNet networks read JPEG folders"),
+  EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"kind: IMAGENET_VAL ", ""}})).find("dataset.kind: image networks read images: IMAGENET_VAL"),
             std::string::npos);
   EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"labels: \"val.txt\"", "labels: \"val.txt\" preprocessing { preset: \"caffe\" }"}}))
                 .find("unknown preset 'caffe'; available: keras-caffe, keras-tf, torch"),
             std::string::npos);
   EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"labels: \"val.txt\" ", ""}})).find("dataset.labels: missing"),
             std::string::npos);
+  // An ImageNet net trains on images, and an idx default makes no sense for it.
   EXPECT_NE(ErrorOf(absl::StrReplaceAll(kImageNet, {{"onnx { path: \"weights/r18.onnx\" }", "train { }"}}))
-                .find("only the mlp is trained here"),
+                .find("network.train.data: image networks train on CLASS_FOLDERS, CIFAR10_BINARY or JPEG folders"),
             std::string::npos);
 }
 
@@ -298,6 +301,94 @@ TEST(Config, CommittedConfigsValidate) {
   std::ofstream(tmp + "/r50.onnx") << "x";
   auto overridden = LoadExperiment("configs/resnet50_exp.pbtxt", dirs, {tmp + "/r50.onnx", tmp});
   EXPECT_TRUE(overridden.ok()) << overridden.status();
+}
+
+}  // namespace
+}  // namespace quantbench
+
+namespace quantbench {
+namespace {
+
+// A CIFAR-style config: class folders at native size, trained here, one QAT variant.
+constexpr char kCifar[] = R"(name: "cifar"
+network {
+  architecture: "cifar_resnet20"
+  input_shape: [3, 32, 32]
+  num_classes: 10
+  train {
+    epochs: 4
+    optimizer { nesterov: true }
+    schedule { kind: MULTISTEP milestones: [2, 3] }
+    augmentation { random_crop_padding: 4 horizontal_flip: true }
+  }
+}
+dataset { kind: CLASS_FOLDERS dir: "cifar" }
+quantizers { name: "ternary" bits: [2] qat { train { epochs: 1 } ste: CLIPPED } }
+quantizers { name: "linear" label: "l" qat { train { epochs: 1 } loss: DISTILL_KL temperature: 2 } }
+bits: [4]
+)";
+
+RunDirectories CifarWorkspace() {
+  RunDirectories dirs = MakeWorkspace();
+  for (const char* d : {"/cifar", "/cifar/train", "/cifar/test"}) mkdir((dirs.workspace + d).c_str(), 0755);
+  return dirs;
+}
+
+std::string CifarErrorOf(const std::string& text) {
+  auto config = ParseExperiment(text, "cifar.pbtxt", CifarWorkspace());
+  EXPECT_FALSE(config.ok()) << "expected an error for:\n" << text;
+  return config.ok() ? "" : std::string(config.status().message());
+}
+
+TEST(Config, TrainingRecipeDefaultsAndTrainingData) {
+  auto config = ParseExperiment(kCifar, "cifar.pbtxt", CifarWorkspace());
+  ASSERT_TRUE(config.ok()) << config.status();
+  const TrainingSpec& train = config->network().train();
+  EXPECT_EQ(train.batch_size(), 128);
+  EXPECT_FLOAT_EQ(train.learning_rate(), 0.1f);
+  EXPECT_FLOAT_EQ(train.momentum(), 0.9f);
+  EXPECT_FLOAT_EQ(train.schedule().gamma(), 0.1f);
+  // The training data defaults to the evaluation folder's train split.
+  EXPECT_EQ(train.data().kind(), DatasetSpec::CLASS_FOLDERS);
+  EXPECT_EQ(train.data().split(), "train");
+  EXPECT_EQ(config->dataset().split(), "test");
+  EXPECT_EQ(train.data().dir(), config->dataset().dir());
+  // Preset cifar10 fills the per-channel statistics.
+  ASSERT_EQ(config->dataset().preprocessing().channel_mean_size(), 3);
+  EXPECT_FLOAT_EQ(config->dataset().preprocessing().channel_mean(0), 0.4914f);
+  EXPECT_EQ(config->quantizers(0).qat().train().data().split(), "train");
+  EXPECT_FLOAT_EQ(config->quantizers(0).qat().temperature(), 1.0f);
+  EXPECT_FLOAT_EQ(config->quantizers(1).qat().temperature(), 2.0f);
+}
+
+TEST(Config, TrainingRecipeErrorsNameTheField) {
+  auto with = [](const std::string& from, const std::string& to) {
+    return CifarErrorOf(absl::StrReplaceAll(kCifar, {{from, to}}));
+  };
+  std::string e = with("milestones: [2, 3]", "milestones: [3, 2]");
+  EXPECT_NE(e.find("cifar.pbtxt:9:"), std::string::npos) << e;
+  EXPECT_NE(e.find("network.train.schedule.milestones[1]: 2: milestones must increase"), std::string::npos) << e;
+  e = with("milestones: [2, 3]", "milestones: [2, 4]");
+  EXPECT_NE(e.find("within 1..epochs-1 (3)"), std::string::npos) << e;
+  e = with("optimizer { nesterov: true }", "optimizer { kind: ADAM nesterov: true }");
+  EXPECT_NE(e.find("network.train.optimizer.kind: nesterov and plain_sgd are SGD options"), std::string::npos) << e;
+  e = with("epochs: 4\n", "epochs: -2\n");
+  EXPECT_NE(e.find("network.train.epochs: must be positive"), std::string::npos) << e;
+  e = with("qat { train { epochs: 1 } ste: CLIPPED }", "qat { train { epochs: 1 weight_decay: -1 } ste: CLIPPED }");
+  EXPECT_NE(e.find("quantizers[0].qat.train.weight_decay: must be >= 0"), std::string::npos) << e;
+  e = with("temperature: 2", "temperature: -1");
+  EXPECT_NE(e.find("quantizers[1].qat.temperature: must be positive"), std::string::npos) << e;
+  e = with("dataset { kind: CLASS_FOLDERS dir: \"cifar\" }",
+           "dataset { kind: CLASS_FOLDERS dir: \"cifar\" preprocessing { preset: \"torch\" } }");
+  EXPECT_NE(e.find("dataset.preprocessing.preset: unknown preset 'torch' for native-size images"), std::string::npos) << e;
+  e = with("dataset { kind: CLASS_FOLDERS dir: \"cifar\" }", "dataset { kind: CLASS_FOLDERS dir: \"cifar\" split: \"val\" }");
+  EXPECT_NE(e.find("dataset.split: 'val': expected train or test"), std::string::npos) << e;
+  e = with("dataset { kind: CLASS_FOLDERS dir: \"cifar\" }", "dataset { kind: CLASS_FOLDERS dir: \"nowhere\" }");
+  EXPECT_NE(e.find("dataset.dir: folder"), std::string::npos) << e;
+  // Augmentation needs native-size images.
+  e = ErrorOf(absl::StrReplaceAll(kValid, {{"epochs: 1 }", "epochs: 1 augmentation { horizontal_flip: true } }"}}));
+  EXPECT_NE(e.find("network.train.augmentation: augmentation applies to CLASS_FOLDERS and CIFAR10_BINARY images only"),
+            std::string::npos) << e;
 }
 
 }  // namespace

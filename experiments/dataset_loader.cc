@@ -1,6 +1,11 @@
 #include "experiments/dataset_loader.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "datasets/cifar10_binary.h"
+#include "datasets/class_folder_dataset.h"
 #include "datasets/image_preprocess.h"
 #include "datasets/imagenet_dataset.h"
 #include "datasets/paths.h"
@@ -77,10 +82,95 @@ absl::StatusOr<LoadedDataset> LoadJpegFolder(const DatasetSpec& spec, const std:
   return loaded;
 }
 
+absl::StatusOr<LoadedDataset> LoadNativeDataset(const DatasetSpec& spec, const std::vector<int64_t>& input_shape,
+                                               int threads, const std::string& cache_dir) {
+  LoadedDataset loaded;
+  QB_ASSIGN_OR_RETURN(ImageSet images, LoadNativeImages(spec, threads, cache_dir, &loaded.info));
+  const std::vector<int64_t> shape = {images.channels, images.height, images.width};
+  if (shape != input_shape) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset: images are ", images.channels, "x", images.height, "x",
+                                                   images.width, " but network.input_shape is [",
+                                                   absl::StrJoin(input_shape, ", "), "]"));
+  }
+  const AugmentationOptions normalization = NativeNormalization(spec.preprocessing());
+  LabeledImages& data = loaded.data;
+  data.count = images.count;
+  data.example_shape = shape;
+  data.num_classes = images.num_classes;
+  data.labels = images.labels;
+  data.pixels.resize(static_cast<size_t>(images.count) * images.image_size());
+  std::vector<int64_t> all(images.count);
+  for (int64_t i = 0; i < images.count; ++i) all[i] = i;
+  std::vector<int32_t> labels(images.count);
+  QB_RETURN_IF_ERROR(Annotate(AugmentBatch(images, all, 0, normalization, absl::MakeSpan(data.pixels),
+                                           absl::MakeSpan(labels)),
+                              "dataset.preprocessing"));
+  loaded.info["pixels"] = "in memory (normalised fp32)";
+  loaded.images = std::make_shared<const ImageSet>(std::move(images));
+  return loaded;
+}
+
 }  // namespace
+
+AugmentationOptions NativeNormalization(const Preprocessing& pre) {
+  AugmentationOptions options;
+  options.mean.assign(pre.channel_mean().begin(), pre.channel_mean().end());
+  options.std.assign(pre.channel_std().begin(), pre.channel_std().end());
+  return options;
+}
+
+absl::StatusOr<ImageSet> LoadNativeImages(const DatasetSpec& spec, int threads, const std::string& cache_dir,
+                                          nlohmann::json* info, const std::vector<std::string>& expected_classes) {
+  absl::StatusOr<ImageSet> images;
+  nlohmann::json out = {{"kind", DatasetSpec::Kind_Name(spec.kind())}, {"dir", spec.dir()}, {"split", spec.split()}};
+  if (spec.kind() == DatasetSpec::CIFAR10_BINARY) {
+    images = LoadCifar10Binary(spec.dir(), spec.split());
+    out["cache"] = "none (binary batches are read directly)";
+  } else {
+    ClassFolderOptions options;
+    options.threads = std::max(1, threads);
+    options.cache_dir = cache_dir.empty() ? "" : JoinPath(cache_dir, "images");
+    options.expected_classes = expected_classes;
+    ClassFolderLoadInfo load;
+    images = LoadClassFolderSplit(spec.dir(), spec.split(), options, &load);
+    out["cache"] = load.cache_note;
+    out["load_seconds"] = load.seconds;
+    if (load.jpeg_warnings > 0) out["jpeg_warnings"] = load.jpeg_warnings;
+  }
+  if (!images.ok()) return Annotate(images.status(), "dataset");
+  if (spec.limit() > 0 && spec.limit() < images->count) {
+    // `limit` evenly spaced images (i * count / limit): folders load class by class, so the
+    // first N would be one class; evenly spaced keeps the class balance of the split.
+    const int64_t n = spec.limit(), count = images->count, size = images->image_size();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t from = i * count / n;
+      std::copy_n(images->pixels.begin() + from * size, size, images->pixels.begin() + i * size);
+      images->labels[i] = images->labels[from];
+    }
+    images->count = n;
+    images->pixels.resize(static_cast<size_t>(n) * size);
+    images->labels.resize(n);
+    out["subset"] = absl::StrCat(n, " evenly spaced of ", count);
+  }
+  if (!expected_classes.empty() && images->class_names != expected_classes) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset: the ", spec.split(), " split's classes (",
+                                                   absl::StrJoin(images->class_names, ", "),
+                                                   ") differ from the training classes"));
+  }
+  out["examples"] = images->count;
+  out["classes"] = images->num_classes;
+  out["class_names"] = images->class_names;
+  out["image_shape"] = {images->channels, images->height, images->width};
+  if (info != nullptr) *info = std::move(out);
+  return images;
+}
 
 absl::StatusOr<LoadedDataset> LoadDataset(const DatasetSpec& spec, const std::vector<int64_t>& input_shape,
                                           int num_classes, int threads, const std::string& cache_dir) {
+  if (spec.kind() == DatasetSpec::CLASS_FOLDERS || spec.kind() == DatasetSpec::CIFAR10_BINARY) {
+    (void)num_classes;
+    return LoadNativeDataset(spec, input_shape, threads, cache_dir);
+  }
   if (spec.kind() != DatasetSpec::IDX) return LoadJpegFolder(spec, input_shape, num_classes, threads, cache_dir);
   const Preprocessing& pre = spec.preprocessing();
   LoadedDataset loaded;

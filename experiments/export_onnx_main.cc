@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "experiments/config.h"
-#include "experiments/fp32_weights.h"
+#include "experiments/cache_directory.h"
 #include "experiments/model_loader.h"
 #include "kernels/status_macros.h"
 #include "networks/onnx_export.h"
@@ -81,9 +81,7 @@ absl::Status Run(const Flags& flags, const std::string& command) {
   options.metadata = {{"quantbench.config", config_path},
                       {"quantbench.weights", model.weights.dump()},
                       {"quantbench.preprocessing", config.dataset().preprocessing().ShortDebugString()}};
-  absl::StatusOr<onnx::ModelProto> onnx =
-      model.graph.has_value() ? GraphToOnnx(*model.graph, model.fp32, options)
-                              : MlpToOnnx(MlpSpecFor(config.network()), model.fp32, options);
+  absl::StatusOr<onnx::ModelProto> onnx = GraphToOnnx(*model.graph, model.fp32, options);
   QB_RETURN_IF_ERROR(onnx.status());
   QB_RETURN_IF_ERROR(WriteOnnxModel(*onnx, out));
   QB_RETURN_IF_ERROR(VerifyWrittenFile(out, model.fp32));

@@ -3,80 +3,69 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "experiments/fp32_weights.h"
+#include "absl/strings/str_join.h"
+#include "experiments/training_setup.h"
 #include "kernels/status_macros.h"
 #include "networks/architecture.h"
 #include "networks/fold_batchnorm.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
-#include "networks/mlp.h"
 #include "networks/onnx_import.h"
 #include "networks/weight_cache.h"
 
 namespace quantbench {
 namespace {
 
-// The mlp's weights from an ONNX file (e.g. one written by //experiments:export_onnx) or a
-// seeded initialisation; training and .qbw files are ObtainFp32Weights' job.
-absl::StatusOr<Fp32Weights> MlpWeightsWithoutTraining(const Experiment& config,
-                                                      const std::function<void(const std::string&)>& log) {
-  const NetworkSpec& network = config.network();
-  const MlpSpec spec = MlpSpecFor(network);
-  Fp32Weights fp32;
-  if (network.has_random_init()) {
-    fp32.source = "random_init";
-    fp32.params = InitMlpParams(spec, network.random_init().seed());
-    return fp32;
-  }
-  // The native layout (names, shapes) comes from the spec; the file supplies the values.
-  fp32.source = "onnx";
-  fp32.path = network.onnx().path();
-  fp32.params = InitMlpParams(spec, config.seed());
-  const OnnxBindingRule rule =
-      network.onnx().binding() == OnnxWeights::BY_ORDER ? OnnxBindingRule::kByOrder : OnnxBindingRule::kByName;
-  auto report = ImportOnnxWeights(fp32.path, rule, &fp32.params);
-  if (!report.ok()) return Annotate(report.status(), absl::StrCat("network.onnx.path ", fp32.path));
-  log(absl::StrCat("fp32 weights: ", report->Summary()));
-  return fp32;
-}
-
-absl::StatusOr<LoadedModel> LoadMlp(const Experiment& config, const std::string& cache_dir,
-                                    const std::function<void(const std::string&)>& log) {
-  const bool native = config.network().has_train() || config.network().weights_case() == NetworkSpec::kWeightsFile;
-  QB_ASSIGN_OR_RETURN(Fp32Weights fp32, native ? ObtainFp32Weights(config, cache_dir, log)
-                                               : MlpWeightsWithoutTraining(config, log));
-  LoadedModel model;
-  model.weights = {{"source", fp32.source}, {"path", fp32.path}};
-  if (fp32.source == "trained") {
-    model.weights["from_cache"] = fp32.from_cache;
-    model.weights["cache_key"] = fp32.cache_key;
-    if (!fp32.from_cache) model.weights["train_seconds"] = fp32.train_seconds;
-  } else if (fp32.source == "random_init") {
-    model.weights["seed"] = config.network().random_init().seed();
-    model.weights["note"] = "seeded random weights: accuracy is meaningless, agreement with fp32 is not";
-  }
-  model.fp32 = std::move(fp32.params);
-  model.working = std::make_unique<ParamStore>(model.fp32);
-  QB_ASSIGN_OR_RETURN(model.network,
-                      MlpNetwork::Create(MlpSpecFor(config.network()), model.working.get(),
-                                         config.network().eval_batch()));
-  return model;
-}
-
 bool HasBatchNorm(const ParamStore& params) {
   return std::any_of(params.parameters().begin(), params.parameters().end(),
                      [](const Parameter& p) { return p.kind == Parameter::kNormalization; });
 }
 
-absl::StatusOr<LoadedModel> LoadGraphNet(const Experiment& config, const std::function<void(const std::string&)>& log) {
+// Everything the fp32 training result depends on besides the initial weights' seed: the
+// trainer version, the network, the whole recipe (data folder left out: the data's content
+// identity stands for it), the data's preprocessing and the thread count (oneDNN's
+// reductions depend on it).
+std::string Fp32TrainingKey(const Experiment& config, const TrainingSet& train, int threads) {
   const NetworkSpec& spec = config.network();
+  TrainingSpec recipe = spec.train();
+  recipe.mutable_data()->clear_dir();
+  std::string variant;
+  for (const auto& [k, v] : std::map<std::string, std::string>(spec.variant().begin(), spec.variant().end())) {
+    absl::StrAppend(&variant, k, "=", v, ";");
+  }
+  return absl::StrCat("quantbench-graph-trainer/", kGraphTrainerVersion, "|arch=", spec.architecture(),
+                      "|variant=", variant, "|hidden=", absl::StrJoin(spec.mlp().hidden(), ","),
+                      "|input=", absl::StrJoin(spec.input_shape(), ","), "|classes=", spec.num_classes(),
+                      "|init_seed=", config.seed(), "|recipe=", recipe.ShortDebugString(),
+                      "|preprocessing=", config.dataset().preprocessing().ShortDebugString(),
+                      "|data=", train.identity, "|threads=", threads);
+}
+
+}  // namespace
+
+absl::StatusOr<Graph> BuildConfiguredGraph(const NetworkSpec& spec) {
   ArchitectureOptions options;
   options.num_classes = spec.num_classes();
-  if (spec.input_shape_size() == 3) options.image_size = static_cast<int>(spec.input_shape(2));
   options.variant = std::map<std::string, std::string>(spec.variant().begin(), spec.variant().end());
+  if (spec.architecture() == "mlp") {
+    // The config's mlp { hidden } and flat input_shape are the mlp builder's variants.
+    options.variant["hidden"] = absl::StrJoin(spec.mlp().hidden(), ",");
+    if (!spec.input_shape().empty()) options.variant["inputs"] = absl::StrCat(spec.input_shape(0));
+  } else if (spec.input_shape_size() == 3) {
+    options.image_size = static_cast<int>(spec.input_shape(2));
+  }
   auto built = ArchitectureRegistry::Global().Build(spec.architecture(), options);
   if (!built.ok()) return Annotate(built.status(), "network");
-  Graph graph = *std::move(built);
+  return built;
+}
+
+namespace {
+
+absl::StatusOr<LoadedModel> LoadGraphNet(const Experiment& config, const std::string& cache_dir,
+                                         const LabeledImages* test, int threads,
+                                         const std::function<void(const std::string&)>& log) {
+  const NetworkSpec& spec = config.network();
+  QB_ASSIGN_OR_RETURN(Graph graph, BuildConfiguredGraph(spec));
   const bool fold = spec.batchnorm() == NetworkSpec::FOLD;
 
   LoadedModel model;
@@ -125,9 +114,21 @@ absl::StatusOr<LoadedModel> LoadGraphNet(const Experiment& config, const std::fu
     if (fold && HasBatchNorm(*loaded)) QB_RETURN_IF_ERROR(FoldBatchNormIntoConvs(&graph, &*loaded));
     params = *std::move(loaded);
     model.weights = {{"source", "file"}, {"path", spec.weights_file()}};
+  } else if (spec.has_train()) {
+    QB_ASSIGN_OR_RETURN(TrainingSet train, LoadTrainingSet(spec.train(), config.dataset(), graph.input_shape(),
+                                                          graph.num_classes, config.seed(), threads, cache_dir));
+    std::unique_ptr<TrainingData> test_data;
+    if (test != nullptr) test_data = EvaluationAsTrainingData(test);
+    TrainerOptions options = TrainerOptionsFor(spec.train(), config.seed());
+    QB_ASSIGN_OR_RETURN(TrainedWeights trained,
+                        TrainOrLoad(graph, std::move(params), options, train, test_data.get(), nullptr,
+                                    Fp32TrainingKey(config, train, threads), cache_dir, spec.architecture(), log));
+    params = std::move(trained.params);
+    model.weights = {{"source", "trained"}, {"recipe", TrainingRecipeJson(spec.train())}, {"init_seed", config.seed()}};
+    model.weights.update(trained.record);
+    if (fold) QB_RETURN_IF_ERROR(FoldBatchNormIntoConvs(&graph, &params));
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("network.train: only the mlp is trained here; give '",
-                                                   spec.architecture(), "' onnx, weights_file or random_init"));
+    return absl::InvalidArgumentError("network: give train { ... }, onnx { path: ... }, weights_file or random_init");
   }
   QB_RETURN_IF_ERROR(Annotate(CheckGraphParams(graph, params), "network weights"));
   model.weights["batchnorm"] = fold ? "folded before quantization" : "kept; folded at inference after quantization";
@@ -140,16 +141,12 @@ absl::StatusOr<LoadedModel> LoadGraphNet(const Experiment& config, const std::fu
 
 }  // namespace
 
-std::vector<std::string> AvailableArchitectures() {
-  std::vector<std::string> names = ArchitectureRegistry::Global().Names();
-  names.insert(names.begin(), "mlp");
-  return names;
-}
+std::vector<std::string> AvailableArchitectures() { return ArchitectureRegistry::Global().Names(); }
 
 absl::StatusOr<LoadedModel> LoadModel(const Experiment& config, const std::string& cache_dir,
-                                      const std::function<void(const std::string&)>& log) {
-  if (config.network().architecture() == "mlp") return LoadMlp(config, cache_dir, log);
-  return LoadGraphNet(config, log);
+                                      const std::function<void(const std::string&)>& log,
+                                      const LabeledImages* test, int threads) {
+  return LoadGraphNet(config, cache_dir, test, threads, log);
 }
 
 }  // namespace quantbench

@@ -1,6 +1,7 @@
-// Builds the network an experiment names and gives it its fp32 weights: the MLP (trained here
-// or from a .qbw file) or a registered ImageNet architecture (ONNX file, .qbw file, or a
-// seeded random initialisation), with BatchNorm kept or folded as the config says.
+// Builds the network an experiment names (a registered architecture: the mlp, CIFAR and
+// ImageNet nets) and gives it its fp32 weights: trained here (training/trainer.h, cached),
+// an ONNX file, a .qbw file, or a seeded random initialisation, with BatchNorm kept or folded
+// as the config says.
 #ifndef QUANTBENCH_EXPERIMENTS_MODEL_LOADER_H_
 #define QUANTBENCH_EXPERIMENTS_MODEL_LOADER_H_
 
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "experiments/experiment.pb.h"
+#include "datasets/labeled_images.h"
 #include "networks/graph.h"
 #include "networks/network.h"
 #include "networks/param_store.h"
@@ -29,11 +31,18 @@ struct LoadedModel {
   std::optional<Graph> graph;
 };
 
-// The architectures a config may name: "mlp" plus every registered ImageNet builder.
+// The architectures a config may name: every registered builder (mlp included).
 std::vector<std::string> AvailableArchitectures();
 
+// The config's network as a Graph (the mlp's hidden widths and flat input become its builder
+// variants).
+absl::StatusOr<Graph> BuildConfiguredGraph(const NetworkSpec& spec);
+
+// `test` (optional): the evaluation set, for the per-epoch test accuracy of networks trained
+// here; `threads`: the sweep's (part of the trained-weight cache key).
 absl::StatusOr<LoadedModel> LoadModel(const Experiment& config, const std::string& cache_dir,
-                                      const std::function<void(const std::string&)>& log);
+                                      const std::function<void(const std::string&)>& log,
+                                      const LabeledImages* test = nullptr, int threads = 1);
 
 }  // namespace quantbench
 

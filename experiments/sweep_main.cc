@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/config.h"
-#include "experiments/fp32_weights.h"
+#include "experiments/cache_directory.h"
 #include "experiments/result_files.h"
 #include "experiments/runner.h"
 

@@ -1,0 +1,44 @@
+// One quantization-aware sweep cell (QuantizerSpec.qat): the fp32 network retrained with the
+// cell's quantizer in the loop (latent fp32 weights, straight-through estimator), from the
+// fp32 weights, with labels or by distillation from the frozen fp32 network. The cell then
+// quantizes the trained latent weights as a post-training cell quantizes the fp32 ones.
+#ifndef QUANTBENCH_EXPERIMENTS_QAT_CELL_H_
+#define QUANTBENCH_EXPERIMENTS_QAT_CELL_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "datasets/labeled_images.h"
+#include "experiments/experiment.pb.h"
+#include "experiments/quantize_model.h"
+#include "networks/graph.h"
+#include "networks/param_store.h"
+#include "quantizers/quantizer.h"
+
+namespace quantbench {
+
+struct QatCellResult {
+  ParamStore trained;  // latent weights after training (BatchNorm statistics included)
+  // What to quantize `trained` with: the cell's quantizer, with its trained parameters bound
+  // when they were learnt (TrainableQuantizer); not null.
+  std::unique_ptr<Quantizer> quantizer;
+  nlohmann::json record;  // recipe, STE, loss, curves, wall time, cache file
+};
+
+// `quantizer` must outlive the result. `graph` / `fp32`: the network as the sweep runs it
+// (also the distillation teacher). `test`: for per-epoch test accuracy (may be null).
+absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const QuantizerSpec& spec,
+                                           const Quantizer& quantizer, int bits,
+                                           const std::vector<LayerPlan>& plan, const Graph& graph,
+                                           const ParamStore& fp32, const LabeledImages* test,
+                                           int threads, const std::string& cache_dir,
+                                           const std::function<void(const std::string&)>& log);
+
+}  // namespace quantbench
+
+#endif  // QUANTBENCH_EXPERIMENTS_QAT_CELL_H_
