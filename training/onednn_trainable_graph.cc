@@ -17,6 +17,7 @@
 #include "training/onednn_trainable_graph.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -48,6 +49,11 @@ memory::desc AnyDesc(const TensorShape& s, int n) {
   return memory::desc(Dims(s, n), kF32, tag::any);
 }
 float* Ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
+
+constexpr size_t kAlignment = 4096;
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
 
 struct Step {
   dnnl::primitive primitive;  // or fn
@@ -138,6 +144,16 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
     std::vector<memory> temps;
     std::vector<bool> grad_started;  // build time, per 2 * value + hooked
     std::vector<int> fused_into_batchnorm;  // per ReLU layer: the BatchNorm computing it, or -1
+    std::vector<bool> backward_reads_output;  // per layer: its backward reads its own output
+    // Gradient memories live in pooled buffers from their first contribution to their last
+    // reader (build order is execution order), so a buffer serves many values in turn.
+    struct GradBuffer {
+      std::unique_ptr<void, AlignedFree> data;
+      size_t bytes = 0;
+      int users = 0;  // values whose gradient lives in it (an Add shares one)
+    };
+    std::vector<GradBuffer> grad_buffers;
+    std::vector<int> grad_buffer_of;  // per value, -1 when none
     memory input, logits, dlogits, dinput;  // plain; handles of the last call
   };
 
@@ -148,6 +164,13 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
   void BuildHookBackward(Plan& p, int v);
   absl::Status Run(std::vector<Step>& steps, bool skip_dinput_only);
 
+  // True if the memory of value v may be overwritten by its only reader (an in-place ReLU or
+  // Add, whose backward does not read its input): no other reader, the backward of v's
+  // producer does not read v (only a ReLU's does), and v is neither the input nor the logits.
+  bool CanOverwrite(const Plan& p, int v) const {
+    return v != 0 && v != graph_.output && consumers()[v].size() == 1 &&
+           value_hook(v) == nullptr && !p.backward_reads_output[v];
+  }
   bool Hooked(int layer, int which) const {
     return is_site(layer) && value_hook(graph_.layers[layer].inputs[which]) != nullptr;
   }
@@ -160,6 +183,11 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
   // caller then hands to Contribute.
   std::pair<memory, bool> GradTarget(Plan& p, int v, bool hooked, const memory::desc& desc);
   void Contribute(Plan& p, int v, bool hooked, const memory& grad);
+  // The gradient memory of value v, placed in a free pooled buffer on first use.
+  const memory& Grad(Plan& p, int v);
+  // Value v's gradient is value `from`'s (same memory).
+  void ShareGrad(Plan& p, int v, int from);
+  void ReleaseGrad(Plan& p, int v);
   // The weights in layout `desc`: the plain user memory itself, or a copy refreshed by a
   // reorder in the sync steps.
   memory WeightsIn(Plan& p, const memory& user, const memory::desc& desc);
@@ -208,9 +236,48 @@ memory OneDnnTrainableGraph::Need(Plan& p, int v, bool hooked, const memory::des
   return m;
 }
 
+const memory& OneDnnTrainableGraph::Grad(Plan& p, int v) {
+  if (p.grad[v]) return p.grad[v];
+  const memory::desc desc = p.val[v].get_desc();
+  const size_t bytes = desc.get_size();
+  int best = -1;
+  for (size_t b = 0; b < p.grad_buffers.size(); ++b) {
+    const Plan::GradBuffer& buf = p.grad_buffers[b];
+    if (buf.users == 0 && buf.bytes >= bytes &&
+        (best < 0 || buf.bytes < p.grad_buffers[best].bytes)) {
+      best = static_cast<int>(b);
+    }
+  }
+  if (best < 0) {
+    Plan::GradBuffer buf;
+    // Page-aligned, as oneDNN's own allocations: its kernels are tuned for aligned rows.
+    buf.data.reset(std::aligned_alloc(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment));
+    buf.bytes = bytes;
+    p.grad_buffers.push_back(std::move(buf));
+    best = static_cast<int>(p.grad_buffers.size()) - 1;
+  }
+  ++p.grad_buffers[best].users;
+  p.grad_buffer_of[v] = best;
+  p.grad[v] = memory(desc, engine_, p.grad_buffers[best].data.get());
+  return p.grad[v];
+}
+
+void OneDnnTrainableGraph::ShareGrad(Plan& p, int v, int from) {
+  p.grad[v] = Grad(p, from);
+  p.grad_buffer_of[v] = p.grad_buffer_of[from];
+  ++p.grad_buffers[p.grad_buffer_of[v]].users;
+  p.grad_started[2 * v] = true;
+}
+
+void OneDnnTrainableGraph::ReleaseGrad(Plan& p, int v) {
+  if (p.grad_buffer_of[v] < 0) return;
+  --p.grad_buffers[p.grad_buffer_of[v]].users;
+  p.grad_buffer_of[v] = -1;
+}
+
 std::pair<memory, bool> OneDnnTrainableGraph::GradTarget(Plan& p, int v, bool hooked,
                                                          const memory::desc& desc) {
-  const memory& target = hooked ? p.hgrad[v] : p.grad[v];
+  const memory& target = hooked ? p.hgrad[v] : Grad(p, v);
   const int key = 2 * v + (hooked ? 1 : 0);
   if (!p.grad_started[key] && target.get_desc() == desc) {
     p.grad_started[key] = true;
@@ -226,7 +293,7 @@ std::pair<memory, bool> OneDnnTrainableGraph::GradTarget(Plan& p, int v, bool ho
 
 void OneDnnTrainableGraph::Contribute(Plan& p, int v, bool hooked, const memory& grad) {
   const int key = 2 * v + (hooked ? 1 : 0);
-  Step s = Reorder(grad, hooked ? p.hgrad[v] : p.grad[v], p.grad_started[key]);
+  Step s = Reorder(grad, hooked ? p.hgrad[v] : Grad(p, v), p.grad_started[key]);
   s.dinput_only = v == 0;
   p.grad_started[key] = true;
   p.bwd.push_back(std::move(s));
@@ -287,7 +354,7 @@ void OneDnnTrainableGraph::EmitWeightedBackward(
       diff_weights_desc == w_plain ? m.dweight : memory(diff_weights_desc, engine_);
   Step ws;
   ws.primitive = backward_weights;
-  ws.args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, p.grad[i]}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  ws.args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, Grad(p, i)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
   if (b_md != nullptr) {
     m.dbias = memory(*b_md, engine_, DNNL_MEMORY_NONE);
     ws.args[DNNL_ARG_DIFF_BIAS] = m.dbias;
@@ -298,7 +365,7 @@ void OneDnnTrainableGraph::EmitWeightedBackward(
   auto [target, direct] = GradTarget(p, v, hooked, diff_src_desc);
   Step ds;
   ds.primitive = backward_data;
-  ds.args = {{DNNL_ARG_DIFF_DST, p.grad[i]},
+  ds.args = {{DNNL_ARG_DIFF_DST, Grad(p, i)},
              {DNNL_ARG_WEIGHTS, WeightsIn(p, m.weight, data_weights_desc)},
              {DNNL_ARG_DIFF_SRC, target}};
   ds.dinput_only = v == 0;
@@ -444,7 +511,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
                   // oneDNN 2.6 checks for SHIFT with use_shift although the backward
                   // does not read it.
                   {DNNL_ARG_SHIFT, m.shift},
-                  {DNNL_ARG_DIFF_DST, p.grad[relu >= 0 ? relu : i]},
+                  {DNNL_ARG_DIFF_DST, Grad(p, relu >= 0 ? relu : i)},
                   {DNNL_ARG_DIFF_SRC, target},
                   {DNNL_ARG_DIFF_SCALE, m.dscale}, {DNNL_ARG_DIFF_SHIFT, m.dshift}};
         if (workspace) s.args[DNNL_ARG_WORKSPACE] = workspace;
@@ -463,14 +530,18 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
         backward->push_back([&p, bn]() { p.grad_started[2 * bn] = true; });
         break;
       }
-      // clip_v2 passes the gradient on 0 < x < 6 only, as PyTorch's hardtanh.
-      const auto alg = l.kind == LayerKind::kRelu ? dnnl::algorithm::eltwise_relu
-                                                  : dnnl::algorithm::eltwise_clip_v2;
+      // The backward reads the output (x > 0 iff y > 0, 0 < x < 6 iff 0 < y < 6), so the
+      // input is free to be overwritten in place. clip_v2 passes the gradient on 0 < x < 6
+      // only, as PyTorch's hardtanh.
+      const auto alg = l.kind == LayerKind::kRelu
+                           ? dnnl::algorithm::eltwise_relu_use_dst_for_bwd
+                           : dnnl::algorithm::eltwise_clip_v2_use_dst_for_bwd;
       const float beta = l.kind == LayerKind::kRelu ? 0.0f : 6.0f;
       const memory::desc data = p.val[v].get_desc();
       const dnnl::eltwise_forward::desc desc(prop, alg, data, 0.0f, beta);
       const dnnl::eltwise_forward::primitive_desc pd(desc, engine_);
-      p.val[i] = memory(pd.dst_desc(), engine_);
+      p.val[i] = CanOverwrite(p, v) ? p.val[v] : memory(pd.dst_desc(), engine_);
+      p.backward_reads_output[i] = true;
       Step s;
       s.primitive = dnnl::eltwise_forward(pd);
       s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]}};
@@ -482,7 +553,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
         auto [target, direct] = GradTarget(p, v, false, bpd.diff_src_desc());
         Step s;
         s.primitive = dnnl::eltwise_backward(bpd);
-        s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DIFF_DST, p.grad[i]},
+        s.args = {{DNNL_ARG_DST, p.val[i]}, {DNNL_ARG_DIFF_DST, Grad(p, i)},
                   {DNNL_ARG_DIFF_SRC, target}};
         s.dinput_only = v == 0;
         p.bwd.push_back(std::move(s));
@@ -497,7 +568,10 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       const memory mb = Need(p, b, false, data, &p.fwd);
       const dnnl::binary::desc desc(dnnl::algorithm::binary_add, data, data, data);
       const dnnl::binary::primitive_desc pd(desc, engine_);
-      p.val[i] = memory(pd.dst_desc(), engine_);
+      // The backward of an Add reads nothing: the sum may overwrite a dead operand.
+      p.val[i] = v != b && CanOverwrite(p, v)                      ? p.val[v]
+                 : v != b && mb == p.val[b] && CanOverwrite(p, b) ? p.val[b]
+                                                                  : memory(pd.dst_desc(), engine_);
       Step s;
       s.primitive = dnnl::binary(pd);
       s.args = {{DNNL_ARG_SRC_0, p.val[v]}, {DNNL_ARG_SRC_1, mb}, {DNNL_ARG_DST, p.val[i]}};
@@ -508,18 +582,16 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
         // (and the same layout) takes the sum's gradient memory itself. The other is copied
         // now, before anything accumulates into the shared memory.
         int other = b;
-        if (v != b && !p.grad_started[2 * v] && p.grad[v].get_desc() == p.grad[i].get_desc()) {
-          p.grad[v] = p.grad[i];
-          p.grad_started[2 * v] = true;
-        } else if (v != b && !p.grad_started[2 * b] &&
-                   p.grad[b].get_desc() == p.grad[i].get_desc()) {
-          p.grad[b] = p.grad[i];
-          p.grad_started[2 * b] = true;
+        const memory::desc& sum = p.val[i].get_desc();
+        if (v != b && !p.grad_started[2 * v] && p.val[v].get_desc() == sum) {
+          ShareGrad(p, v, i);
+        } else if (v != b && !p.grad_started[2 * b] && p.val[b].get_desc() == sum) {
+          ShareGrad(p, b, i);
           other = v;
         } else {
-          Contribute(p, v, false, p.grad[i]);
+          Contribute(p, v, false, Grad(p, i));
         }
-        Contribute(p, other, false, p.grad[i]);
+        Contribute(p, other, false, Grad(p, i));
       });
       break;
     }
@@ -550,7 +622,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
         auto [target, direct] = GradTarget(p, v, false, bpd.diff_src_desc());
         Step s;
         s.primitive = dnnl::pooling_backward(bpd);
-        s.args = {{DNNL_ARG_DIFF_DST, p.grad[i]}, {DNNL_ARG_DIFF_SRC, target}};
+        s.args = {{DNNL_ARG_DIFF_DST, Grad(p, i)}, {DNNL_ARG_DIFF_SRC, target}};
         if (workspace) s.args[DNNL_ARG_WORKSPACE] = workspace;
         s.dinput_only = v == 0;
         p.bwd.push_back(std::move(s));
@@ -580,7 +652,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
         for (int x : l.inputs) {
           const TensorShape& s = graph_.layers[x].shape;
           const memory::desc part = dst.submemory_desc(Dims(s, n), {0, offset, 0, 0});
-          Contribute(p, x, false, memory(part, engine_, p.grad[i].get_data_handle()));
+          Contribute(p, x, false, memory(part, engine_, Grad(p, i).get_data_handle()));
           offset += s.c;
         }
       });
@@ -602,7 +674,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       backward->push_back([this, &p, i, v, out, in, n]() {
         const memory::desc part =
             out.submemory_desc(Dims(in, n), {0, graph_.layers[i].pad_channels_before, 0, 0});
-        Contribute(p, v, false, memory(part, engine_, p.grad[i].get_data_handle()));
+        Contribute(p, v, false, memory(part, engine_, Grad(p, i).get_data_handle()));
       });
       break;
     }
@@ -614,7 +686,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
                               false));
       if (!train) break;
       backward->push_back([this, &p, i, v, in_plain]() {
-        Contribute(p, v, false, memory(in_plain, engine_, p.grad[i].get_data_handle()));
+        Contribute(p, v, false, memory(in_plain, engine_, Grad(p, i).get_data_handle()));
       });
       break;
     }
@@ -667,6 +739,8 @@ absl::Status OneDnnTrainableGraph::BuildPlan(Plan* plan) {
   p.lm.resize(num);
   p.grad_started.assign(2 * num, false);
   p.fused_into_batchnorm.assign(num, -1);
+  p.backward_reads_output.assign(num, false);
+  p.grad_buffer_of.assign(num, -1);
   p.input = memory(PlainDesc(graph_.input, p.batch), engine_);
   p.val[0] = p.input;
   if (value_hook(0)) BuildHookForward(p, 0);
@@ -682,18 +756,25 @@ absl::Status OneDnnTrainableGraph::BuildPlan(Plan* plan) {
   p.fwd.push_back(Reorder(p.val[graph_.output], p.logits, false));
   if (!p.train) return absl::OkStatus();
 
-  for (int v = 0; v < num; ++v) p.grad[v] = memory(p.val[v].get_desc(), engine_);
   p.dlogits = memory(out_plain, engine_, DNNL_MEMORY_NONE);
   Contribute(p, graph_.output, false, p.dlogits);
   for (int i = num - 1; i >= 1; --i) {
     if (value_hook(i)) BuildHookBackward(p, i);
     // A layer whose output gets no gradient (it does not reach the logits) has none to pass.
     if (p.grad_started[2 * i] && backward[i]) backward[i]();
+    // The last reader of a gradient is its producer's backward (a fused ReLU's is its
+    // BatchNorm's): its buffer is free for the values still to come.
+    if (p.fused_into_batchnorm[i] < 0) ReleaseGrad(p, i);
+    if (graph_.layers[i].kind == LayerKind::kBatchNorm) {
+      for (int c : consumers()[i]) {
+        if (p.fused_into_batchnorm[c] == i) ReleaseGrad(p, c);
+      }
+    }
   }
   if (value_hook(0)) BuildHookBackward(p, 0);
   p.dinput = memory(PlainDesc(graph_.input, p.batch), engine_, DNNL_MEMORY_NONE);
   if (p.grad_started[0]) {
-    Step s = Reorder(p.grad[0], p.dinput, false);
+    Step s = Reorder(Grad(p, 0), p.dinput, false);
     s.dinput_only = true;
     p.bwd.push_back(std::move(s));
   }
