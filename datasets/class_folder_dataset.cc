@@ -27,7 +27,8 @@ struct SplitFiles {
 };
 
 absl::StatusOr<SplitFiles> ListSplit(const std::string& root, const std::string& split,
-                                     const std::vector<std::string>& expected_classes) {
+                                     const std::vector<std::string>& expected_classes,
+                                     int64_t per_class_limit) {
   const std::string dir = JoinPath(root, split);
   absl::StatusOr<std::vector<std::string>> directories = ListDirectory(dir, true);
   if (!directories.ok()) {
@@ -52,9 +53,10 @@ absl::StatusOr<SplitFiles> ListSplit(const std::string& root, const std::string&
   for (size_t label = 0; label < files.classes.size(); ++label) {
     const std::string class_dir = JoinPath(dir, files.classes[label]);
     QB_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirectory(class_dir, false));
-    size_t found = 0;
+    int64_t found = 0;
     for (const std::string& name : names) {
       if (!IsJpegName(name)) continue;
+      if (per_class_limit > 0 && found >= per_class_limit) break;
       files.paths.push_back(JoinPath(class_dir, name));
       files.labels.push_back(static_cast<int32_t>(label));
       ++found;
@@ -110,7 +112,12 @@ absl::StatusOr<ImageSet> LoadClassFolderSplit(const std::string& root, const std
   if (info == nullptr) info = &local_info;
   *info = ClassFolderLoadInfo{};
   info->cache_note = "disabled";
-  QB_ASSIGN_OR_RETURN(SplitFiles files, ListSplit(root, split, options.expected_classes));
+  if (options.per_class_limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("per_class_limit ", options.per_class_limit, " is negative"));
+  }
+  QB_ASSIGN_OR_RETURN(SplitFiles files, ListSplit(root, split, options.expected_classes,
+                                                  options.per_class_limit));
 
   // The first image fixes the size (and with it the cache file's shape).
   QB_ASSIGN_OR_RETURN(RgbImage first, DecodeJpegFile(files.paths[0]));

@@ -42,6 +42,9 @@ struct ClassFolderOptions {
   // e.g. the train split's class_names when loading the test split, so that a missing or
   // extra class folder cannot silently shift the labels of the other split.
   std::vector<std::string> expected_classes;
+  // Keep only the first `per_class_limit` images (in sorted order) of every class folder, a
+  // balanced subset for quick runs and tests; 0 = all. The subset has its own cache entry.
+  int64_t per_class_limit = 0;
 };
 
 // What a load did, for logs and tests.

@@ -213,6 +213,19 @@ TEST_F(ClassFolderTest, ExpectedClassesMustMatch) {
   EXPECT_TRUE(LoadClassFolderSplit(root_, "train", options).ok());
 }
 
+TEST_F(ClassFolderTest, PerClassLimitKeepsTheFirstImagesOfEveryClass) {
+  ClassFolderOptions options;
+  options.per_class_limit = 2;
+  auto set = LoadClassFolderSplit(root_, "train", options);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->labels, (std::vector<int32_t>{0, 0, 1, 2, 2}));
+  const std::vector<uint8_t> expected = PlanesOf(Dir("cat") + "/m.jpeg");  // a.JPG, m.jpeg kept
+  EXPECT_EQ(std::memcmp(set->image(4), expected.data(), expected.size()), 0);
+  options.per_class_limit = -1;
+  ExpectStatus(LoadClassFolderSplit(root_, "train", options).status(),
+               absl::StatusCode::kInvalidArgument, {"per_class_limit -1"});
+}
+
 // ---- the staged CIFAR-10 JPEGs, if this machine has them
 
 TEST(RealCifar10Jpeg, TestSplitCountsShapesMeansAndCache) {
