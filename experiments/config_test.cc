@@ -391,5 +391,17 @@ TEST(Config, TrainingRecipeErrorsNameTheField) {
             std::string::npos) << e;
 }
 
+TEST(Config, CommittedCifarConfigsValidate) {
+  // The data folder is replaced (--data) by an empty one with train/ and test/ splits:
+  // validation checks fields and that the folders exist.
+  RunDirectories dirs{".", "."};
+  const std::string data = CifarWorkspace().workspace + "/cifar";
+  for (const char* name : {"configs/cifar10_resnet20.pbtxt", "configs/cifar10_resnet20_qat.pbtxt"}) {
+    auto config = LoadExperiment(name, dirs, {"", data});
+    ASSERT_TRUE(config.ok()) << name << ": " << config.status();
+    EXPECT_EQ(config->network().train().data().dir(), data) << name;
+  }
+}
+
 }  // namespace
 }  // namespace quantbench
