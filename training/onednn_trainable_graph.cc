@@ -50,6 +50,15 @@ memory::desc AnyDesc(const TensorShape& s, int n) {
 }
 float* Ptr(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
 
+// True if a layout stores more elements than the tensor has (blocked channels not a
+// multiple of the block).
+bool HasPadding(const memory::desc& d) {
+  for (int k = 0; k < d.data.ndims; ++k) {
+    if (d.data.padded_dims[k] != d.data.dims[k]) return true;
+  }
+  return false;
+}
+
 constexpr size_t kAlignment = 4096;
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
@@ -145,6 +154,7 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
     std::vector<bool> grad_started;  // build time, per 2 * value + hooked
     std::vector<int> fused_into_batchnorm;  // per ReLU layer: the BatchNorm computing it, or -1
     std::vector<bool> backward_reads_output;  // per layer: its backward reads its own output
+    std::vector<int> fused_into_add;  // per ReLU / ReLU6 layer: the Add computing it, or -1
     // Gradient memories live in pooled buffers from their first contribution to their last
     // reader (build order is execution order), so a buffer serves many values in turn.
     struct GradBuffer {
@@ -540,12 +550,17 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       const memory::desc data = p.val[v].get_desc();
       const dnnl::eltwise_forward::desc desc(prop, alg, data, 0.0f, beta);
       const dnnl::eltwise_forward::primitive_desc pd(desc, engine_);
-      p.val[i] = CanOverwrite(p, v) ? p.val[v] : memory(pd.dst_desc(), engine_);
       p.backward_reads_output[i] = true;
-      Step s;
-      s.primitive = dnnl::eltwise_forward(pd);
-      s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]}};
-      p.fwd.push_back(std::move(s));
+      if (p.fused_into_add[i] >= 0) {
+        // The Add before it applied the activation as a post-op: its memory holds our output.
+        p.val[i] = p.val[v];
+      } else {
+        p.val[i] = CanOverwrite(p, v) ? p.val[v] : memory(pd.dst_desc(), engine_);
+        Step s;
+        s.primitive = dnnl::eltwise_forward(pd);
+        s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]}};
+        p.fwd.push_back(std::move(s));
+      }
       if (!train) break;
       backward->push_back([this, &p, i, v, pd, data, alg, beta]() {
         const dnnl::eltwise_backward::desc bd(alg, data, data, 0.0f, beta);
@@ -567,7 +582,24 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       const memory::desc data = p.val[v].get_desc();
       const memory mb = Need(p, b, false, data, &p.fwd);
       const dnnl::binary::desc desc(dnnl::algorithm::binary_add, data, data, data);
-      const dnnl::binary::primitive_desc pd(desc, engine_);
+      // A ReLU / ReLU6 that is the sum's only reader becomes a post-op (its backward still
+      // runs, from its output). Not over channel-padded blocked layouts (e.g. 8 channels in
+      // nChw16c): oneDNN 2.6's jit:uni binary skips the post-op on part of such tensors.
+      const std::vector<int>& readers = consumers()[i];
+      const LayerKind next = readers.size() == 1 ? graph_.layers[readers[0]].kind : LayerKind::kAdd;
+      dnnl::primitive_attr attr;
+      if ((next == LayerKind::kRelu || next == LayerKind::kRelu6) && i != graph_.output &&
+          !HasPadding(data)) {
+        dnnl::post_ops ops;
+        if (next == LayerKind::kRelu) {
+          ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        } else {
+          ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, 0.0f, 6.0f);
+        }
+        attr.set_post_ops(ops);
+        p.fused_into_add[readers[0]] = i;
+      }
+      const dnnl::binary::primitive_desc pd(desc, attr, engine_);
       // The backward of an Add reads nothing: the sum may overwrite a dead operand.
       p.val[i] = v != b && CanOverwrite(p, v)                      ? p.val[v]
                  : v != b && mb == p.val[b] && CanOverwrite(p, b) ? p.val[b]
@@ -740,6 +772,7 @@ absl::Status OneDnnTrainableGraph::BuildPlan(Plan* plan) {
   p.grad_started.assign(2 * num, false);
   p.fused_into_batchnorm.assign(num, -1);
   p.backward_reads_output.assign(num, false);
+  p.fused_into_add.assign(num, -1);
   p.grad_buffer_of.assign(num, -1);
   p.input = memory(PlainDesc(graph_.input, p.batch), engine_);
   p.val[0] = p.input;

@@ -201,6 +201,22 @@ TEST(TrainableGraphBackendsTest, ConcatPadChannelsFlattenDense) {
       "dense");
 }
 
+TEST(TrainableGraphBackendsTest, AddThenReluWithPaddedAndUnpaddedChannelBlocks) {
+  // 8 channels sit padded in oneDNN's 16-channel blocks, 16 fill them, 3 stay plain: the
+  // Add + ReLU fusion must give the same numbers in every case.
+  for (int ch : {8, 16, 3}) {
+    CompareBackends(OneLayerGraph([ch](GraphBuilder& b, int x) {
+                      return b.Relu(b.Add(b.Conv(x, "c", ch, 3, 1, 1), b.Conv(x, "d", ch, 3, 1, 1)));
+                    }),
+                    "conv + conv -> relu, channels " + std::to_string(ch));
+    CompareBackends(OneLayerGraph([ch](GraphBuilder& b, int x) {
+                      return b.Relu6(b.Add(b.BatchNorm(b.Conv(x, "c", ch, 3, 1, 1), "bn"),
+                                           b.Conv(x, "d", ch, 3, 1, 1)));
+                    }),
+                    "bn + conv -> relu6, channels " + std::to_string(ch), 4.0f);
+  }
+}
+
 // Every layer kind: residual add, depthwise conv, pooling, option-A shortcut (subsampling
 // max pool + PadChannels), concat, dense, ReLU and ReLU6, BatchNorm everywhere.
 Graph SmallGraph(bool with_pad_channels) {
