@@ -55,6 +55,57 @@ std::string Table(const nlohmann::json& sweep, const std::string& corner,
 
 }  // namespace
 
+namespace {
+
+// One training run's recipe in a line and its per-epoch curve as a table.
+void AppendTrainingRun(const nlohmann::json& run, std::string* out) {
+  if (run.contains("recipe") && run["recipe"].is_object()) {
+    const nlohmann::json& r = run["recipe"];
+    const nlohmann::json& opt = r.value("optimizer", nlohmann::json::object());
+    const nlohmann::json& sched = r.value("schedule", nlohmann::json::object());
+    const nlohmann::json& aug = r.value("augmentation", nlohmann::json::object());
+    absl::StrAppendFormat(out, "Recipe: %d epochs, batch %d, %s%s, learning rate %g (%s), weight decay %g",
+                          r.value("epochs", 0), r.value("batch_size", 0), opt.value("kind", "SGD"),
+                          opt.value("nesterov", false) ? " (Nesterov)" : "", r.value("learning_rate", 0.0),
+                          sched.value("kind", "COSINE"), r.value("weight_decay", 0.0));
+    if (aug.value("random_crop_padding", 0) > 0 || aug.value("horizontal_flip", false)) {
+      absl::StrAppendFormat(out, ", random crop (pad %d)%s", aug.value("random_crop_padding", 0),
+                            aug.value("horizontal_flip", false) ? " + flip" : "");
+    }
+    absl::StrAppend(out, ".");
+  }
+  if (run.contains("ste")) absl::StrAppend(out, " STE: ", run["ste"].get<std::string>(), ";");
+  if (run.contains("loss")) absl::StrAppend(out, " loss: ", run["loss"].get<std::string>(), ".");
+  if (run.value("from_cache", false)) absl::StrAppend(out, " (loaded from the trained-weight cache)");
+  absl::StrAppendFormat(out, " Training wall time %.0f s.\n\n", run.value("train_seconds", 0.0));
+  if (!run.contains("epochs") || run["epochs"].empty()) return;
+  absl::StrAppend(out, "| epoch | lr | train loss | train top-1 (%) | test top-1 (%) | img/s |\n|---:|---:|---:|---:|---:|---:|\n");
+  for (const nlohmann::json& e : run["epochs"]) {
+    auto pct = [&](const char* key) {
+      return e.contains(key) ? absl::StrFormat("%.2f", 100.0 * e[key].get<double>()) : std::string("—");
+    };
+    absl::StrAppendFormat(out, "| %d | %.4g | %.4f | %s | %s | %.0f |\n", e["epoch"].get<int>(),
+                          e["learning_rate"].get<double>(), e["train_loss"].get<double>(), pct("train_top1"),
+                          pct("test_top1"), e["images_per_second"].get<double>());
+  }
+}
+
+void AppendTraining(const nlohmann::json& sweep, std::string* out) {
+  const nlohmann::json& weights = sweep["fp32"]["weights"];
+  if (weights.value("source", "") == "trained") {
+    absl::StrAppend(out, "\n## fp32 training\n\n");
+    AppendTrainingRun(weights, out);
+  }
+  for (const nlohmann::json& c : sweep["cells"]) {
+    if (!c.contains("training")) continue;
+    absl::StrAppendFormat(out, "\n## Quantization-aware training: %s, %d bits\n\n", c["quantizer"].get<std::string>(),
+                          c["bits"].get<int>());
+    AppendTrainingRun(c["training"], out);
+  }
+}
+
+}  // namespace
+
 std::string SweepMarkdown(const nlohmann::json& sweep) {
   const nlohmann::json& fp32 = sweep["fp32"];
   const bool labeled = !fp32["top1"].is_null();
@@ -136,6 +187,7 @@ std::string SweepMarkdown(const nlohmann::json& sweep) {
                       });
                     }));
   }
+  AppendTraining(sweep, &out);
   absl::StrAppendFormat(&out, "\nGit %s, %s, %d threads, %s. Sweep wall time %.1f s.\n",
                         sweep["environment"]["git"]["commit"].get<std::string>().substr(0, 12),
                         sweep["environment"]["host"]["cpu"].get<std::string>(),
