@@ -9,6 +9,7 @@
 #include "experiments/training_setup.h"
 #include "kernels/status_macros.h"
 #include "quantizers/trainable_quantizer.h"
+#include "training/activation_fake_quant.h"
 #include "training/trainer.h"
 
 namespace quantbench {
@@ -52,6 +53,7 @@ absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const Quant
                                            const Quantizer& quantizer, int bits,
                                            const std::vector<LayerPlan>& plan, const Graph& graph,
                                            const ParamStore& fp32, const LabeledImages* test,
+                                           const std::map<std::string, ActivationQuantParams>& activations,
                                            int threads, const std::string& cache_dir,
                                            const std::function<void(const std::string&)>& log) {
   const QuantizationAwareTraining& qat = spec.qat();
@@ -74,6 +76,13 @@ absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const Quant
     default: break;
   }
   options.temperature = qat.temperature();
+  std::vector<std::unique_ptr<ActivationFakeQuantHook>> hooks;
+  std::string activation_key;
+  for (const auto& [site, params] : activations) {
+    hooks.push_back(std::make_unique<ActivationFakeQuantHook>(params));
+    options.activation_hooks[site] = hooks.back().get();
+    absl::StrAppendFormat(&activation_key, "%s:%d:%.9g:%d;", site, params.bits, params.scale, params.zero_point);
+  }
   Teacher teacher{&graph, const_cast<ParamStore*>(&fp32)};
   std::unique_ptr<TrainingData> test_data;
   if (test != nullptr) test_data = EvaluationAsTrainingData(test);
@@ -89,7 +98,7 @@ absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const Quant
       "|bits=", bits, "|plan=", plan_key, "|ste=", QuantizationAwareTraining::Ste_Name(qat.ste()),
       "|loss=", QuantizationAwareTraining::Loss_Name(qat.loss()), "|temperature=", qat.temperature(),
       "|recipe=", recipe.ShortDebugString(), "|preprocessing=", config.dataset().preprocessing().ShortDebugString(),
-      "|data=", train.identity, "|threads=", threads);
+      "|data=", train.identity, "|activations=", activation_key, "|threads=", threads);
   QB_ASSIGN_OR_RETURN(TrainedWeights trained,
                       TrainOrLoad(graph, fp32, options, train, test_data.get(), options.distill ? &teacher : nullptr,
                                   key, cache_dir, absl::StrCat(config.network().architecture(), "-qat-", spec.name(), "-", bits),
@@ -100,7 +109,8 @@ absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const Quant
                    {"ste", ste == SteRule::kClipped ? "identity where |w| < 1, else 0 (clipped)" : "identity"},
                    {"loss", QuantizationAwareTraining::Loss_Name(qat.loss())},
                    {"start", "the fp32 weights of this sweep"},
-                   {"quantizer_parameters_trained", !trained.quantizer_parameters.empty()}};
+                   {"quantizer_parameters_trained", !trained.quantizer_parameters.empty()},
+                   {"activation_sites_fake_quantized", activations.size()}};
   if (options.distill) result.record["temperature"] = qat.temperature();
   result.record.update(trained.record);
   result.quantizer = std::make_unique<BoundQuantizer>(quantizer, std::move(trained.quantizer_parameters));

@@ -6,6 +6,7 @@
 #define QUANTBENCH_EXPERIMENTS_QAT_CELL_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "experiments/quantize_model.h"
 #include "networks/graph.h"
 #include "networks/param_store.h"
+#include "quantizers/activation_quantizer.h"
 #include "quantizers/quantizer.h"
 
 namespace quantbench {
@@ -32,10 +34,13 @@ struct QatCellResult {
 
 // `quantizer` must outlive the result. `graph` / `fp32`: the network as the sweep runs it
 // (also the distillation teacher). `test`: for per-epoch test accuracy (may be null).
+// `activations`: the sweep's calibrated activation quantization (site -> parameters), applied
+// in training too (fake quantization with a straight-through estimator inside the range).
 absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const QuantizerSpec& spec,
                                            const Quantizer& quantizer, int bits,
                                            const std::vector<LayerPlan>& plan, const Graph& graph,
                                            const ParamStore& fp32, const LabeledImages* test,
+                                           const std::map<std::string, ActivationQuantParams>& activations,
                                            int threads, const std::string& cache_dir,
                                            const std::function<void(const std::string&)>& log);
 

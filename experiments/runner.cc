@@ -176,9 +176,11 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
 
   // Activation quantization: calibrated once on the fp32 network, then active for every cell
   // (and measured alone, fp32 weights, so a table can separate the two sources of damage).
+  std::map<std::string, ActivationQuantParams> activation_params;  // also applied in QAT cells
   if (config.activations().bits() > 0) {
     const ActivationQuantization& spec = config.activations();
     QB_ASSIGN_OR_RETURN(ActivationCalibrationResult calibration, CalibrateActivations(network, test, spec, batch));
+    activation_params = calibration.params;
     QB_RETURN_IF_ERROR(network.SetActivationQuantization(calibration.params));
     QB_ASSIGN_OR_RETURN(Evaluation act_only, Evaluate(network, test, batch, &baseline.predictions));
     nlohmann::json sites = nlohmann::json::object();
@@ -213,7 +215,7 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
       std::optional<QatCellResult> qat;
       if (q.has_qat()) {
         QB_ASSIGN_OR_RETURN(qat, TrainQatCell(config, q, *quantizer, bits, plan, *model.graph, model.fp32, &test,
-                                              threads, options.cache_dir, log));
+                                              activation_params, threads, options.cache_dir, log));
       }
       std::map<std::string, QuantizedTensor> kept;
       QB_ASSIGN_OR_RETURN(ModelReport report,

@@ -165,5 +165,42 @@ TEST_F(SweepEndToEnd, ActivationQuantizationIsCalibratedAndReported) {
   EXPECT_NE(bad.status().message().find("activations.skip_layers[1]"), std::string::npos) << bad.status();
 }
 
+// Quantization-aware training in a sweep: ternary weights retrained one epoch with the
+// clipped STE (and 8-bit activations fake-quantized in training as in evaluation) beat
+// direct post-training ternarization of the same fp32 net; the cell records its training.
+TEST_F(SweepEndToEnd, QuantizationAwareCellsBeatDirectOnes) {
+  std::string text = absl::StrCat(kConfig, R"(
+activations { bits: 8 calibration_images: 256 }
+quantizers { name: "ternary" label: "ternary direct" bits: [2] }
+quantizers { name: "ternary" label: "ternary QAT" bits: [2]
+  qat { train { data { limit: 12000 } epochs: 1 batch_size: 50 learning_rate: 0.01 } ste: CLIPPED } }
+quantizers { name: "ternary" label: "ternary QAT distilled" bits: [2]
+  qat { train { data { limit: 12000 } epochs: 1 batch_size: 50 learning_rate: 0.01 } loss: DISTILL_KL temperature: 2 } }
+)");
+  auto config = ParseExperiment(text, "qat.pbtxt", dirs_);
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto sweep = RunSweep(*config, options_);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  const nlohmann::json* direct = Cell(*sweep, "ternary direct", 2);
+  const nlohmann::json* qat = Cell(*sweep, "ternary QAT", 2);
+  const nlohmann::json* distilled = Cell(*sweep, "ternary QAT distilled", 2);
+  ASSERT_TRUE(direct && qat && distilled);
+  EXPECT_FALSE(direct->contains("training"));
+  ASSERT_TRUE(qat->contains("training"));
+  const nlohmann::json& training = (*qat)["training"];
+  EXPECT_EQ(training["epochs"].size(), 1u);
+  EXPECT_EQ(training["activation_sites_fake_quantized"].get<int>(), 3);
+  EXPECT_EQ(training["loss"], "LABELS");
+  EXPECT_TRUE(training["epochs"][0].contains("test_top1"));
+  EXPECT_GT((*qat)["top1"].get<double>(), (*direct)["top1"].get<double>() + 0.03)
+      << "direct " << (*direct)["top1"] << ", retrained " << (*qat)["top1"];
+  EXPECT_GT((*distilled)["top1"].get<double>(), (*direct)["top1"].get<double>() + 0.03)
+      << "direct " << (*direct)["top1"] << ", distilled " << (*distilled)["top1"];
+  // The Markdown shows the retrained cell's curve.
+  const std::string md = SweepMarkdown(*sweep);
+  EXPECT_NE(md.find("## Quantization-aware training: ternary QAT, 2 bits"), std::string::npos) << md;
+  EXPECT_NE(md.find("## fp32 training"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace quantbench
