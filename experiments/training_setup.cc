@@ -19,6 +19,7 @@
 #include "kernels/status_macros.h"
 #include "networks/weight_cache.h"
 #include "training/image_set_data.h"
+#include "training/progress.h"
 #include "training/labeled_images_data.h"
 
 namespace quantbench {
@@ -195,7 +196,10 @@ absl::StatusOr<TrainedWeights> TrainOrLoad(const Graph& graph, ParamStore start,
 
   options.checkpoint_path = path + ".checkpoint";
   options.checkpoint_key = key;
-  options.log = log;
+  // Per-epoch lines, and on a terminal a live bar within each epoch.
+  TrainingProgress progress(options.epochs, stderr);
+  options.log = progress.LogCallback();
+  options.on_step = progress.StepCallback();
   result.params = std::move(start);
   log(absl::StrFormat("training %s on %d examples for %d epochs (batch %d)", name, train.data->size(),
                       options.epochs, options.batch_size));
