@@ -1,5 +1,6 @@
 // Activation quantization inside the networks (Network::ActivationSites / ObserveActivations /
-// SetActivationQuantization) for the MLP and GraphNetwork, simulated and packed.
+// SetActivationQuantization) for GraphNetwork, on the mlp architecture (dense layers only,
+// checked against a hand-written MLP) and on convolutional graphs, simulated and packed.
 //
 // Ground truths:
 //   * observation: the input itself (first site), a hand-written MLP forward pass, and
@@ -20,10 +21,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "networks/architecture.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
 #include "networks/graph_reference.h"
-#include "networks/mlp.h"
 #include "networks/param_store.h"
 #include "networks/threads.h"
 #include "quantizers/activation_quantizer.h"
@@ -118,34 +119,44 @@ std::vector<PackedParam> PackedParamsFor(const Graph& graph,
 constexpr int kMlpMaxBatch = 3;
 constexpr int kMlpBatch = 7;  // chunks of 3, 3 and a zero-padded 1
 
+// The registered mlp at 37-29-17-11 (dense layers fc1..fc3), random biases.
 struct MlpFixture {
-  MlpSpec spec;
+  Graph graph;
   ParamStore store;
-  std::unique_ptr<MlpNetwork> network;
+  std::unique_ptr<GraphNetwork> network;
   std::vector<float> input;
 };
+constexpr int kMlpLayers = 3, kMlpInputs = 37;
 
 MlpFixture MakeMlp() {
   MlpFixture f;
-  f.spec.input_size = 37;
-  f.spec.hidden = {29, 17};
-  f.spec.num_classes = 11;
-  f.store = InitMlpParams(f.spec, 5);
+  absl::StatusOr<Graph> graph =
+      ArchitectureRegistry::Global().Build("mlp", {11, 0, {{"inputs", "37"}, {"hidden", "29,17"}}});
+  EXPECT_TRUE(graph.ok()) << graph.status();
+  if (!graph.ok()) return f;
+  f.graph = *std::move(graph);
+  absl::StatusOr<ParamStore> store = InitGraphParams(f.graph, 5);
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return f;
+  f.store = *std::move(store);
   RandomizeNonWeights(&f.store, 6);
-  auto network = MlpNetwork::Create(f.spec, &f.store, kMlpMaxBatch);
+  auto network = GraphNetwork::Create(f.graph, &f.store, kMlpMaxBatch);
   EXPECT_TRUE(network.ok()) << network.status();
   if (network.ok()) f.network = std::move(network).value();
-  f.input = RandomVector(static_cast<size_t>(kMlpBatch) * f.spec.input_size, 7);
+  f.input = RandomVector(static_cast<size_t>(kMlpBatch) * kMlpInputs, 7);
   return f;
 }
 
-// Dense layer `l` of the store in double: y = W x + b (+ ReLU on hidden layers).
-std::vector<double> DenseByHand(const MlpSpec& spec, const ParamStore& store, int l,
-                                const std::vector<double>& x) {
-  const auto [in, out] = MlpLayerDims(spec, l);
-  const std::vector<float>& w = store.Find(MlpLayerName(l) + ".weight")->values;
+std::string MlpLayerName(int l) { return "fc" + std::to_string(l + 1); }
+
+// Dense layer `l` (0-based: fc(l+1)) of the store in double: y = W x + b (+ ReLU on hidden
+// layers).
+std::vector<double> DenseByHand(const ParamStore& store, int l, const std::vector<double>& x) {
+  const Parameter& weight = *store.Find(MlpLayerName(l) + ".weight");
+  const int out = static_cast<int>(weight.shape[0]), in = static_cast<int>(weight.shape[1]);
+  const std::vector<float>& w = weight.values;
   const std::vector<float>& b = store.Find(MlpLayerName(l) + ".bias")->values;
-  const bool hidden = l + 1 < MlpNumLayers(spec);
+  const bool hidden = l + 1 < kMlpLayers;
   std::vector<double> y(out);
   for (int o = 0; o < out; ++o) {
     double acc = b[o];
@@ -174,10 +185,9 @@ TEST(MlpActivationQuantizationTest, SitesAndObservation) {
 
   // fc2 reads ReLU(fc1 x), fc3 reads ReLU(fc2 ...): compare with a forward pass by hand.
   for (int b = 0; b < kMlpBatch; ++b) {
-    std::vector<double> x(f.input.begin() + b * f.spec.input_size,
-                          f.input.begin() + (b + 1) * f.spec.input_size);
-    for (int l = 1; l < 3; ++l) {
-      x = DenseByHand(f.spec, f.store, l - 1, x);
+    std::vector<double> x(f.input.begin() + b * kMlpInputs, f.input.begin() + (b + 1) * kMlpInputs);
+    for (int l = 1; l < kMlpLayers; ++l) {
+      x = DenseByHand(f.store, l - 1, x);
       const std::vector<float>& got = seen.at(MlpLayerName(l));
       ASSERT_EQ(got.size(), static_cast<size_t>(kMlpBatch) * x.size());
       for (size_t i = 0; i < x.size(); ++i) {
@@ -202,12 +212,11 @@ void ExpectMlpTwoBitSiteMatchesPieces(MlpFixture& f, const std::string& site, in
   const std::vector<float> got = RunForward(*f.network, f.input, kMlpBatch);
 
   const std::vector<float> quantized = FakeQuantizedCopy(seen.at(site), p);
-  const auto [in, out] = MlpLayerDims(f.spec, site_layer);
-  (void)out;
+  const int in = static_cast<int>(f.store.Find(MlpLayerName(site_layer) + ".weight")->shape[1]);
   std::vector<float> want;
   for (int b = 0; b < kMlpBatch; ++b) {
     std::vector<double> x(quantized.begin() + b * in, quantized.begin() + (b + 1) * in);
-    for (int l = site_layer; l < MlpNumLayers(f.spec); ++l) x = DenseByHand(f.spec, f.store, l, x);
+    for (int l = site_layer; l < kMlpLayers; ++l) x = DenseByHand(f.store, l, x);
     for (double v : Softmax(x)) want.push_back(static_cast<float>(v));
   }
   EXPECT_LE(MaxAbsDiff(got, want), tolerance) << site;

@@ -35,13 +35,15 @@
 // summary's "FC-10"). Map counts are rounded to the nearest integer, at least 1.
 // Parameters at m = 1: 89,578.
 //
-// mlp: the Fashion-MNIST feed-forward net (networks/mlp.h's MlpSpec) as a Graph, with
-// MlpNetwork's parameter names and layout (fc1.weight [h1, inputs], fc1.bias, ..., fcL =
-// the output layer), so weights cached or exported for MlpNetwork bind unchanged and
-// InitGraphParams gives InitMlpParams' values bit for bit. Variants: "hidden" = the hidden
-// widths, comma separated (default "256,256,256"; "" = no hidden layer), "inputs" = the
-// number of input features (default 784). The input is inputs x 1 x 1 (one example = a flat
-// vector, the same floats as MlpNetwork's [inputs] row), flattened into the first Dense.
+// mlp: the feed-forward classifier of the resiliency study (Sung, Shin & Hwang 2015, sec. 2),
+// trained on Fashion-MNIST: input -> [dense + ReLU] per hidden width -> dense. Parameters
+// fc1.weight [h1, inputs], fc1.bias, ..., fcL = the output layer (layer "fcK", layer_type
+// "dense", weights [out, in] row-major): the names and layout of the retired MlpNetwork, so
+// weight files cached or exported for it still bind, and InitGraphParams draws the same
+// He-normal values it did. Variants: "hidden" = the hidden widths, comma separated (default
+// "256,256,256"; "" = no hidden layer), "inputs" = the number of input features (default
+// 784). The input is inputs x 1 x 1 (one example = a flat vector), flattened into the first
+// Dense.
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -190,7 +192,7 @@ QUANTBENCH_REGISTER_ARCHITECTURE(
     BuildResiliencyCnn);
 QUANTBENCH_REGISTER_ARCHITECTURE(
     "mlp",
-    "feed-forward net (networks/mlp.h names): inputs x 1 x 1 -> [dense + ReLU] per variant "
+    "feed-forward net (fc1 .. fcL): inputs x 1 x 1 -> [dense + ReLU] per variant "
     "hidden (default 256,256,256) -> dense; variant inputs (default 784)",
     BuildMlp);
 

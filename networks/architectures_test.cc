@@ -1,5 +1,6 @@
 // Every registered architecture: builds, has torchvision's parameter names, shapes and count,
 // and runs one image through GraphNetwork.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -15,7 +16,6 @@
 #include "networks/graph.h"
 #include "networks/graph_network.h"
 #include "networks/graph_reference.h"
-#include "networks/mlp.h"
 #include "networks/param_store.h"
 #include "networks/test_util.h"
 
@@ -37,7 +37,7 @@ const std::map<std::string, int64_t>& ExpectedCounts() {
 
 // The small-image networks at 10 classes: sum(p.numel() for p in model.parameters()) of
 // tools/cifar_torch_reference.py's PyTorch definitions (/usr/bin/python3, torch 1.13); the
-// mlp's is MlpSpec{784, {256, 256, 256}, 10}'s weights and biases.
+// mlp's (784-256-256-256-10) is 784*256 + 256 + 2 * (256*256 + 256) + 256*10 + 10.
 const std::map<std::string, int64_t>& SmallImageCounts() {
   static const auto* counts = new std::map<std::string, int64_t>{
       {"cifar_resnet20", 269722}, {"cifar_resnet32", 464154}, {"cifar_resnet44", 658586},
@@ -350,44 +350,117 @@ TEST(ResiliencyCnnTest, WidthMultiplier) {
   }
 }
 
-// The mlp graph is MlpNetwork's network: same parameters (InitGraphParams gives
-// InitMlpParams' values bit for bit), same outputs.
-TEST(MlpArchitectureTest, SameParametersAndOutputsAsMlpNetwork) {
+// The mlp's parameter layout is a contract: weights cached, exported to ONNX or trained by
+// earlier versions bind by these names and shapes (fc1.weight [h1, inputs] row-major, ...,
+// fcL the output layer), and InitGraphParams gives it He-normal weights and zero biases.
+TEST(MlpArchitectureTest, ParameterLayoutAndHeInitialisation) {
   ArchitectureOptions options = TenClasses();
-  options.variant["hidden"] = "37, 19";
-  options.variant["inputs"] = "23";
+  options.variant = {{"hidden", "256, 128"}};
   auto g = ArchitectureRegistry::Global().Build("mlp", options);
   ASSERT_TRUE(g.ok()) << g.status();
-  EXPECT_EQ(g->input_shape(), (std::vector<int64_t>{23, 1, 1}));
-  const MlpSpec spec{23, {37, 19}, 10};
-  const ParamStore mlp_params = InitMlpParams(spec, 7);
-  auto graph_params = InitGraphParams(*g, 7);
-  ASSERT_TRUE(graph_params.ok());
-  ASSERT_EQ(graph_params->size(), mlp_params.size());
-  for (size_t i = 0; i < mlp_params.size(); ++i) {
-    const Parameter& a = mlp_params.parameters()[i];
-    const Parameter& b = graph_params->parameters()[i];
-    EXPECT_EQ(b.name, a.name);
-    EXPECT_EQ(b.layer, a.layer);
-    EXPECT_EQ(b.layer_type, a.layer_type);
-    EXPECT_EQ(b.kind, a.kind);
-    EXPECT_EQ(b.shape, a.shape);
-    EXPECT_EQ(b.values, a.values) << a.name;
+  EXPECT_EQ(g->input_shape(), (std::vector<int64_t>{784, 1, 1}));
+  auto params = InitGraphParams(*g, 42);
+  ASSERT_TRUE(params.ok()) << params.status();
+  ASSERT_EQ(params->size(), 6u);
+  const char* names[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"};
+  const std::vector<std::vector<int64_t>> shapes = {{256, 784}, {256}, {128, 256}, {128}, {10, 128}, {10}};
+  for (size_t i = 0; i < 6; ++i) {
+    const Parameter& p = params->parameters()[i];
+    EXPECT_EQ(p.name, names[i]);
+    EXPECT_EQ(p.layer, "fc" + std::to_string(i / 2 + 1));
+    EXPECT_EQ(p.layer_type, "dense");
+    EXPECT_EQ(p.kind, i % 2 == 0 ? Parameter::kWeight : Parameter::kBias);
+    EXPECT_EQ(p.shape, shapes[i]) << p.name;
   }
-  ParamStore shared = mlp_params;
-  RandomizeNonWeights(&shared, 8);  // non-zero biases
-  const int batch = 5;
-  const std::vector<float> input = RandomVector(batch * 23, 9, -2.0f, 2.0f);
-  auto mlp = MlpNetwork::Create(spec, &shared, 2);
-  auto graph_net = GraphNetwork::Create(*g, &shared, 3);
-  ASSERT_TRUE(mlp.ok()) << mlp.status();
-  ASSERT_TRUE(graph_net.ok()) << graph_net.status();
-  std::vector<float> a(batch * 10), b(batch * 10);
-  ASSERT_TRUE((*mlp)->Forward(input, batch, absl::MakeSpan(a)).ok());
-  ASSERT_TRUE((*graph_net)->Forward(input, batch, absl::MakeSpan(b)).ok());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-6) << i;
-  EXPECT_EQ((*graph_net)->ActivationSites(), (std::vector<std::string>{"fc1", "fc2", "fc3"}));
+  for (const char* name : {"fc1.weight", "fc2.weight"}) {
+    const Parameter& w = *params->Find(name);
+    double sum = 0, sum_sq = 0;
+    for (float v : w.values) {
+      sum += v;
+      sum_sq += static_cast<double>(v) * v;
+    }
+    const double mean = sum / w.values.size();
+    const double var = sum_sq / w.values.size() - mean * mean;
+    const double he = 2.0 / static_cast<double>(w.shape[1]);
+    EXPECT_NEAR(mean, 0.0, 0.1 * std::sqrt(he)) << name;
+    EXPECT_NEAR(var, he, 0.05 * he) << name;
+  }
+  for (float v : params->Find("fc2.bias")->values) EXPECT_EQ(v, 0.0f);
+  // Deterministic for a seed, different across seeds.
+  EXPECT_EQ(InitGraphParams(*g, 42)->Find("fc2.weight")->values, params->Find("fc2.weight")->values);
+  EXPECT_NE(InitGraphParams(*g, 43)->Find("fc2.weight")->values, params->Find("fc2.weight")->values);
 
+  // A store of another width is refused, naming the parameter and both shapes.
+  Parameter* w = params->Find("fc2.weight");
+  w->shape = {128, 255};
+  w->values.resize(128 * 255);
+  const absl::Status bad = CheckGraphParams(*g, *params);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("'fc2.weight': expected shape [128, 256], found [128, 255]"),
+            std::string::npos)
+      << bad;
+}
+
+// A plain scalar MLP written here (double accumulation, ReLU on hidden layers, stable softmax),
+// independent of graph_reference: input rows of `inputs` floats, fcK.weight [out, in].
+std::vector<double> ScalarMlp(const ParamStore& params, int layers, const std::vector<float>& input,
+                              int batch) {
+  std::vector<double> out;
+  const int inputs = static_cast<int>(input.size()) / batch;
+  for (int r = 0; r < batch; ++r) {
+    std::vector<double> act(input.begin() + r * inputs, input.begin() + (r + 1) * inputs);
+    for (int l = 1; l <= layers; ++l) {
+      const Parameter& w = *params.Find("fc" + std::to_string(l) + ".weight");
+      const Parameter& b = *params.Find("fc" + std::to_string(l) + ".bias");
+      const int outs = static_cast<int>(w.shape[0]), in = static_cast<int>(w.shape[1]);
+      std::vector<double> next(outs);
+      for (int o = 0; o < outs; ++o) {
+        double sum = b.values[o];
+        for (int i = 0; i < in; ++i) sum += static_cast<double>(w.values[o * in + i]) * act[i];
+        next[o] = l < layers ? std::max(sum, 0.0) : sum;
+      }
+      act = std::move(next);
+    }
+    const double top = *std::max_element(act.begin(), act.end());
+    double total = 0;
+    for (double& v : act) total += (v = std::exp(v - top));
+    for (double v : act) out.push_back(v / total);
+  }
+  return out;
+}
+
+// GraphNetwork runs the mlp as the scalar MLP does, at odd widths, for batches of 1, odd, one
+// chunk exactly, several chunks with a short last one; a row does not depend on its batch.
+TEST(MlpArchitectureTest, GraphNetworkMatchesAScalarMlp) {
+  ArchitectureOptions options = TenClasses();
+  options.variant = {{"hidden", "29,17"}, {"inputs", "37"}};
+  auto g = ArchitectureRegistry::Global().Build("mlp", options);
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto params = InitGraphParams(*g, 7);
+  ASSERT_TRUE(params.ok());
+  RandomizeNonWeights(&*params, 8);  // non-zero biases
+  constexpr int kMaxBatch = 16;
+  auto net = GraphNetwork::Create(*g, &*params, kMaxBatch);
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_EQ((*net)->ActivationSites(), (std::vector<std::string>{"fc1", "fc2", "fc3"}));
+  std::vector<float> first_row;
+  for (int batch : {1, 7, kMaxBatch, 37, 3}) {
+    SCOPED_TRACE(batch);
+    const std::vector<float> input = RandomVector(batch * 37, 1000 + batch, -2.0f, 2.0f);
+    std::vector<float> got(batch * 10);
+    ASSERT_TRUE((*net)->Forward(input, batch, absl::MakeSpan(got)).ok());
+    const std::vector<double> want = ScalarMlp(*params, 3, input, batch);
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  }
+  const std::vector<float> input = RandomVector(9 * 37, 5);
+  std::vector<float> all(9 * 10), single(10);
+  ASSERT_TRUE((*net)->Forward(input, 9, absl::MakeSpan(all)).ok());
+  ASSERT_TRUE((*net)->Forward(absl::MakeConstSpan(input.data(), 37), 1, absl::MakeSpan(single)).ok());
+  for (int c = 0; c < 10; ++c) EXPECT_NEAR(single[c], all[c], 1e-6) << c;
+}
+
+TEST(MlpArchitectureTest, Variants) {
+  ArchitectureOptions options = TenClasses();
   // Defaults: 784-256-256-256-10, as configs/fashion_mnist_mlp.pbtxt.
   auto d = ArchitectureRegistry::Global().Build("mlp", TenClasses());
   ASSERT_TRUE(d.ok());

@@ -1,5 +1,5 @@
-// The interface every runnable network implements, so the sweep runner treats the MLP and
-// the ImageNet convolutional nets alike.
+// The interface a runnable network implements (GraphNetwork, networks/graph_network.h), so the
+// sweep runner drives every architecture, the mlp included, through one API.
 //
 // A network reads its weights from a ParamStore it does not own. Quantizers rewrite the
 // store's values between sweep cells; SyncParams() then refreshes the network's own copy

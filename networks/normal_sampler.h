@@ -1,6 +1,6 @@
 // Standard normal samples from a 64-bit Mersenne Twister via the Box-Muller transform, so the
 // same seed gives the same numbers with every standard library (std::normal_distribution is
-// implementation-defined). Seeded weight initialisation (MLP and graph nets) uses it; changing
+// implementation-defined). Seeded weight initialisation (InitGraphParams) uses it; changing
 // its arithmetic changes every seeded network and invalidates trained-weight caches.
 #ifndef QUANTBENCH_NETWORKS_NORMAL_SAMPLER_H_
 #define QUANTBENCH_NETWORKS_NORMAL_SAMPLER_H_

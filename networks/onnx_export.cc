@@ -175,11 +175,6 @@ absl::StatusOr<onnx::NodeProto*> AddDense(OnnxGraphWriter& writer, const std::st
   return node;
 }
 
-const Parameter& Param(const ParamStore& params, const std::string& name) {
-  // Only called after CheckMlpParams / CheckGraphParams found every parameter.
-  return *params.Find(name);
-}
-
 // ONNX's pooling output size (opset 13): floor or plain ceil, without PyTorch's rule that the
 // last window must start inside the input or the left padding.
 int64_t OnnxPoolOutputSize(int in, int kernel, int stride, int pad_before, int pad_after,
@@ -229,35 +224,6 @@ std::string ValueName(const Graph& graph, int index, const OnnxExportOptions& op
 }
 
 }  // namespace
-
-absl::StatusOr<onnx::ModelProto> MlpToOnnx(const MlpSpec& spec, const ParamStore& params,
-                                           const OnnxExportOptions& options) {
-  QB_RETURN_IF_ERROR(ValidateMlpSpec(spec));
-  QB_RETURN_IF_ERROR(Annotate(CheckMlpParams(spec, params), "ONNX export"));
-  onnx::ModelProto model = NewModel(options, absl::StrCat("mlp ", MlpSpecToString(spec)));
-  OnnxGraphWriter writer(model.mutable_graph());
-  QB_RETURN_IF_ERROR(writer.AddInput(options.input_name, {spec.input_size}));
-  const int layers = MlpNumLayers(spec);
-  for (int i = 0; i < layers; ++i) {
-    const std::string name = MlpLayerName(i);
-    QB_RETURN_IF_ERROR(writer.AddParameter(Param(params, name + ".weight")));
-    QB_RETURN_IF_ERROR(writer.AddParameter(Param(params, name + ".bias")));
-  }
-  std::string x = options.input_name;
-  for (int i = 0; i < layers; ++i) {
-    const std::string name = MlpLayerName(i);
-    const std::string z = absl::StrCat(name, ".out");
-    QB_RETURN_IF_ERROR(AddDense(writer, name, x, z).status());
-    x = z;
-    if (i + 1 < layers) {
-      const std::string a = absl::StrCat(name, ".relu");
-      QB_RETURN_IF_ERROR(writer.AddNode("Relu", a, {z}, a).status());
-      x = a;
-    }
-  }
-  QB_RETURN_IF_ERROR(FinishOutput(writer, x, spec.num_classes, options));
-  return model;
-}
 
 absl::StatusOr<onnx::ModelProto> GraphToOnnx(const Graph& graph, const ParamStore& params,
                                              const OnnxExportOptions& options) {

@@ -6,11 +6,6 @@
 // ImportOnnxWeights(path, kByName, &store) binds them back without a name map
 // (networks/onnx_import.h). Values are written bit for bit (float32 raw_data).
 //
-//   MLP (networks/mlp.h)  input [batch, input_size]
-//       -> Gemm(transB=1, W = fcK.weight [out, in], C = fcK.bias) -> Relu   (hidden layers)
-//       -> Gemm (output layer fcL) -> Softmax(axis=1)            output [batch, num_classes]
-//     Gemm with transB=1 takes our [out, in] weights as stored, so by_order binds them too
-//     (untransposed).
 //   Graph (networks/graph.h)  input [batch, C, H, W], one node per layer:
 //       Conv -> Conv (pads [t, l, b, r], group, dilations), BatchNorm -> BatchNormalization
 //       (inference form, epsilon), Relu -> Relu, Relu6 -> Clip(min 0, max 6; two scalar
@@ -20,16 +15,19 @@
 //       Flatten(axis=1), Dense -> Gemm(transB=1), PadChannels -> Pad (constant 0, pads from an
 //       int64 initializer "quantbench.pads_<layer index>"); then Softmax(axis=1) on the logits
 //       (after a Flatten if the logits are not flat).
+//     Gemm with transB=1 takes our [out, in] dense weights as stored, so a by_order import
+//     binds them untransposed too. The mlp architecture exports as input [batch, inputs, 1, 1]
+//     -> Flatten -> (Gemm -> Relu) per hidden layer -> Gemm -> Softmax.
 //     Parameters of layers that do not reach the output (ParamSpec::used == false, e.g.
 //     inception_v3's AuxLogits) are written as unreferenced initializers when the store holds
 //     them, so a by_name import restores the whole store.
 //
 // The batch dimension is symbolic ("batch"). Errors: InvalidArgument when the store does not
-// match the network (the message names the parameter, as CheckMlpParams / CheckGraphParams
-// do) or a name would be used twice; Unimplemented for a layer ONNX cannot express with the
-// same result (a ceil_mode pooling whose PyTorch output size differs from ONNX's formula,
-// average pooling counting padding with a ceil_mode extension); ResourceExhausted for a
-// model over protobuf's 2 GiB limit (external data is not written).
+// match the network (the message names the parameter, as CheckGraphParams does) or a name
+// would be used twice; Unimplemented for a layer ONNX cannot express with the same result (a
+// ceil_mode pooling whose PyTorch output size differs from ONNX's formula, average pooling
+// counting padding with a ceil_mode extension); ResourceExhausted for a model over protobuf's
+// 2 GiB limit (external data is not written).
 #ifndef QUANTBENCH_NETWORKS_ONNX_EXPORT_H_
 #define QUANTBENCH_NETWORKS_ONNX_EXPORT_H_
 
@@ -40,7 +38,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "networks/graph.h"
-#include "networks/mlp.h"
 #include "networks/onnx.pb.h"
 #include "networks/param_store.h"
 
@@ -63,14 +60,9 @@ struct OnnxExportOptions {
   std::string graph_name = "quantbench";
   std::string doc;
   // Extra ModelProto.metadata_props entries (key, value). The exporter always adds
-  // "quantbench.network" (e.g. "mlp 784-256-10" or "graph").
+  // "quantbench.network" = "graph".
   std::vector<std::pair<std::string, std::string>> metadata;
 };
-
-// The MLP `spec` with the weights in `params` (CheckMlpParams must pass; extra parameters are
-// ignored).
-absl::StatusOr<onnx::ModelProto> MlpToOnnx(const MlpSpec& spec, const ParamStore& params,
-                                           const OnnxExportOptions& options = {});
 
 // A Graph with the weights in `params` (CheckGraphParams must pass). A BatchNorm-folded graph
 // (FoldBatchNormIntoConvs) exports as folded Convs with biases.

@@ -1,5 +1,5 @@
 // Packed execution vs simulated execution: the packed conv against its scalar twin, then whole
-// networks (the MLP, small graphs exercising every fusion, squeezenet1_1 and resnet18) run
+// networks (the mlp architecture, small graphs exercising every fusion, squeezenet1_1 and resnet18) run
 // once on fp32 weights holding quantized values (simulated) and once on packed 4-bit weights.
 //
 // Tolerances: with fp32 activations both sides compute the same sums in a different order
@@ -21,7 +21,6 @@
 #include "networks/architecture.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
-#include "networks/mlp.h"
 #include "networks/pack_quantized.h"
 #include "networks/packed_conv.h"
 #include "networks/param_store.h"
@@ -233,15 +232,25 @@ TEST(PackedConvTest, MatchesScalarTwinOnRandomGeometries) {
   }
 }
 
-// ---- The MLP
+// ---- The mlp architecture (dense layers over a flat input)
+
+// The registered mlp with `inputs` features, hidden widths `hidden` and `classes` outputs.
+Graph MlpGraph(const std::string& inputs, const std::string& hidden, int classes) {
+  absl::StatusOr<Graph> g = ArchitectureRegistry::Global().Build(
+      "mlp", {classes, 0, {{"inputs", inputs}, {"hidden", hidden}}});
+  EXPECT_TRUE(g.ok()) << g.status();
+  return g.ok() ? *g : Graph{};
+}
 
 TEST(PackedExecutionTest, MlpPackedMatchesSimulated) {
   SetNumThreads(2);
-  const MlpSpec spec{97, {61, 33}, 10};
-  ParamStore store = InitMlpParams(spec, 5);
+  const Graph graph = MlpGraph("97", "61,33", 10);
+  absl::StatusOr<ParamStore> init = InitGraphParams(graph, 5);
+  ASSERT_TRUE(init.ok()) << init.status();
+  ParamStore store = *std::move(init);
   RandomizeNonWeights(&store, 6);
   const auto tensors = QuantizeStore(&store, 4);
-  auto network = MlpNetwork::Create(spec, &store, /*max_batch=*/8);
+  auto network = GraphNetwork::Create(graph, &store, /*max_batch=*/8);
   ASSERT_TRUE(network.ok()) << network.status();
   const int batch = 19;  // two full chunks and a short one
   const std::vector<float> input = RandomVector(batch * 97, 7, -2.0f, 2.0f);
@@ -259,10 +268,12 @@ TEST(PackedExecutionTest, MlpPackedMatchesSimulated) {
 }
 
 TEST(PackedExecutionTest, MlpRejectsUnknownParametersAndKeepsItsMode) {
-  const MlpSpec spec{20, {8}, 4};
-  ParamStore store = InitMlpParams(spec, 1);
+  const Graph graph = MlpGraph("20", "8", 4);
+  absl::StatusOr<ParamStore> init = InitGraphParams(graph, 1);
+  ASSERT_TRUE(init.ok()) << init.status();
+  ParamStore store = *std::move(init);
   const auto tensors = QuantizeStore(&store, 4);
-  auto network = MlpNetwork::Create(spec, &store, 2);
+  auto network = GraphNetwork::Create(graph, &store, 2);
   ASSERT_TRUE(network.ok());
   std::vector<PackedParam> params = AsPackedParams(tensors, 4);
   params.push_back({"fc7.weight", &tensors[0].second, 4});

@@ -1,8 +1,8 @@
 // ParamStore: the named float tensors of one network, in network order.
 //
-// It is the single exchange format between training (networks/mlp_trainer.h), inference
-// (networks/mlp.h), the weight cache (networks/weight_cache.h) and the quantizers, which
-// rewrite `Parameter::values` in place and then ask the network to re-read them.
+// It is the single exchange format between training (training/trainer.h), inference
+// (networks/graph_network.h), the weight cache (networks/weight_cache.h) and the quantizers,
+// which rewrite `Parameter::values` in place and then ask the network to re-read them.
 //
 // Layout conventions that quantizers rely on:
 //   * dense weights have shape [out, in], row-major: row o holds output channel o's weights,

@@ -5,7 +5,7 @@
 // OpenMP uses OMP_NUM_THREADS or else one thread per core.
 //
 // OpenMP's thread count is per calling thread: call SetNumThreads from the thread that runs
-// MlpNetwork::Forward. The Eigen trainer (mlp_trainer.h) is single-threaded and unaffected.
+// GraphNetwork::Forward (or trains, training/trainer.h).
 #ifndef QUANTBENCH_NETWORKS_THREADS_H_
 #define QUANTBENCH_NETWORKS_THREADS_H_
 

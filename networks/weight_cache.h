@@ -1,5 +1,6 @@
 // On-disk cache of trained weights: one ParamStore per file, tagged with a key that names
-// everything the weights depend on (see MlpTrainingCacheKey in mlp_trainer.h).
+// everything the weights depend on (experiments/training_setup.h builds the keys of trained
+// weights from the whole training recipe).
 //
 // File format (version 1), all integers little-endian:
 //   "QBWEIGHT"                         8 bytes magic

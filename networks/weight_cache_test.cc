@@ -11,7 +11,7 @@
 #include <zlib.h>
 
 #include "gtest/gtest.h"
-#include "networks/mlp.h"
+#include "networks/graph.h"
 
 namespace quantbench {
 namespace {
@@ -34,11 +34,16 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
 }
 
 ParamStore SampleStore() {
-  MlpSpec spec;
-  spec.input_size = 13;
-  spec.hidden = {7};
-  spec.num_classes = 3;
-  ParamStore store = InitMlpParams(spec, 5);
+  // A seeded 13-7-3 dense net (the mlp architecture's layout: fc1.weight [7, 13], ...).
+  GraphBuilder b;
+  absl::StatusOr<Graph> graph =
+      b.Finish(b.Dense(b.Relu(b.Dense(b.Flatten(b.Input(13, 1, 1)), "fc1", 7)), "fc2", 3));
+  EXPECT_TRUE(graph.ok()) << graph.status();
+  if (!graph.ok()) return ParamStore();
+  absl::StatusOr<ParamStore> init = InitGraphParams(*graph, 5);
+  EXPECT_TRUE(init.ok()) << init.status();
+  if (!init.ok()) return ParamStore();
+  ParamStore store = *std::move(init);
   store.Find("fc2.bias")->values = {1.5f, -0.0f, 3e-38f};
   // A rank-0 and an empty tensor survive too.
   Parameter scalar;

@@ -1,8 +1,9 @@
 // Issue #4, weights verification route 2: the nets trained here go through the ONNX
 // export -> import path and must score the same.
 //
-//  * FashionMnistOnnx: trains a small MLP (784-128-64-10, 3 epochs, seed 1, about 5 s) on
-//    Fashion-MNIST, exports it (networks/onnx_export.h), imports it into a fresh store by
+//  * FashionMnistOnnx: trains the mlp architecture at 784-128-64-10 (3 epochs, seed 1, one
+//    thread, training/trainer.h, ~3 s) on Fashion-MNIST, exports it (GraphToOnnx, networks/onnx_export.h),
+//    imports it into a fresh store by
 //    name and by order, and through a sweep config's network.onnx (experiments/model_loader),
 //    and evaluates on all 10,000 test images: every value and every prediction must be
 //    identical. Skipped, naming the file, without /usr/share/datasets/fashion-mnist.
@@ -41,12 +42,13 @@
 #include "networks/fold_batchnorm.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
-#include "networks/mlp.h"
-#include "networks/mlp_trainer.h"
 #include "networks/onnx_export.h"
 #include "networks/onnx_import.h"
 #include "networks/onnx_model.h"
 #include "networks/param_store.h"
+#include "networks/threads.h"
+#include "training/labeled_images_data.h"
+#include "training/trainer.h"
 
 namespace quantbench {
 namespace {
@@ -64,10 +66,9 @@ std::string TempDir() {
 
 bool Exists(const std::string& path) { return std::ifstream(path, std::ios::binary).good(); }
 
-MlpSpec SmallSpec() {
-  MlpSpec spec;
-  spec.hidden = {128, 64};
-  return spec;
+// The mlp architecture at 784-128-64-10.
+absl::StatusOr<Graph> SmallMlp() {
+  return ArchitectureRegistry::Global().Build("mlp", {10, 0, {{"hidden", "128,64"}}});
 }
 
 // Index of the largest score, the lowest index on ties (the project's tie rule).
@@ -221,29 +222,39 @@ class FashionMnistOnnx : public testing::Test {
     ASSERT_TRUE(test.ok()) << test.status();
     s.test = *std::move(test);
 
-    const MlpSpec spec = SmallSpec();
-    SgdOptions options;
+    auto graph = SmallMlp();
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    auto init = InitGraphParams(*graph, kSeed);
+    ASSERT_TRUE(init.ok()) << init.status();
+    s.trained = *std::move(init);
+    TrainerOptions options;  // SGD, momentum 0.9, cosine from 0.05, weight decay 5e-4
     options.epochs = 3;
     options.seed = kSeed;
-    s.trained = InitMlpParams(spec, kSeed);
-    ASSERT_TRUE(TrainMlp(spec, options, train->pixels.data(), train->labels.data(), train->count, &s.trained).ok());
+    options.optimizer.weight_decay = 5e-4f;
+    options.schedule.kind = LrScheduleSpec::kCosine;
+    options.schedule.lr = 0.05;
+    options.schedule.epochs = options.epochs;
+    const LabeledImagesData train_data(&*train);
+    SetNumThreads(1);  // a small net; a second thread only waits when other tests share the cores
+    auto report = TrainGraph(*graph, &s.trained, options, train_data, nullptr);
+    ASSERT_TRUE(report.ok()) << report.status();
 
-    auto net = MlpNetwork::Create(spec, &s.trained, 500);
+    auto net = GraphNetwork::Create(*graph, &s.trained, 500);
     ASSERT_TRUE(net.ok()) << net.status();
     auto probabilities = RunNetwork(**net, s.test.pixels, static_cast<int>(s.test.count));
     ASSERT_TRUE(probabilities.ok()) << probabilities.status();
     s.probabilities = *std::move(probabilities);
-    s.predictions = Predictions(s.probabilities, spec.num_classes);
+    s.predictions = Predictions(s.probabilities, graph->num_classes);
     s.top1 = Top1(s.predictions, s.test.labels);
 
-    auto model = MlpToOnnx(spec, s.trained);
+    auto model = GraphToOnnx(*graph, s.trained);
     ASSERT_TRUE(model.ok()) << model.status();
     s.model = *std::move(model);
     s.path = TempDir() + "/fashion_mnist_mlp.onnx";
     ASSERT_TRUE(WriteOnnxModel(s.model, s.path).ok());
-    std::printf("trained MLP %s (3 epochs, seed 1): fp32 top-1 %.2f %% on %lld test images; exported to %s\n",
-                MlpSpecToString(spec).c_str(), 100.0 * s.top1, static_cast<long long>(s.test.count),
-                s.path.c_str());
+    std::printf("trained mlp 784-128-64-10 (3 epochs, seed 1, %.1f s): fp32 top-1 %.2f %% on %lld test "
+                "images; exported to %s\n",
+                report->seconds, 100.0 * s.top1, static_cast<long long>(s.test.count), s.path.c_str());
   }
   static void TearDownTestSuite() {
     delete shared_;
@@ -258,7 +269,8 @@ class FashionMnistOnnx : public testing::Test {
   // Imports the exported file with `rule` into a zeroed store, then scores it like the original.
   void ExpectImportScoresTheSame(OnnxBindingRule rule) {
     const Shared& s = *shared_;
-    const MlpSpec spec = SmallSpec();
+    auto graph = SmallMlp();
+    ASSERT_TRUE(graph.ok()) << graph.status();
     ParamStore imported = Zeroed(s.trained);
     auto report = ImportOnnxWeights(s.path, rule, &imported);
     ASSERT_TRUE(report.ok()) << report.status();
@@ -268,11 +280,11 @@ class FashionMnistOnnx : public testing::Test {
     std::string difference;
     EXPECT_TRUE(SameBits(s.trained, imported, &difference)) << "first difference: " << difference;
 
-    auto net = MlpNetwork::Create(spec, &imported, 500);
+    auto net = GraphNetwork::Create(*graph, &imported, 500);
     ASSERT_TRUE(net.ok()) << net.status();
     auto probabilities = RunNetwork(**net, s.test.pixels, static_cast<int>(s.test.count));
     ASSERT_TRUE(probabilities.ok()) << probabilities.status();
-    const std::vector<int32_t> predictions = Predictions(*probabilities, spec.num_classes);
+    const std::vector<int32_t> predictions = Predictions(*probabilities, graph->num_classes);
     int64_t differ = 0;
     for (size_t i = 0; i < predictions.size(); ++i) differ += predictions[i] != s.predictions[i];
     const double top1 = Top1(predictions, s.test.labels);
@@ -296,7 +308,7 @@ TEST_F(FashionMnistOnnx, ExportedModelHasTheDocumentedStructure) {
   EXPECT_EQ(m.opset_import(0).version(), kOnnxExportOpset);
   std::vector<std::string> ops;
   for (const onnx::NodeProto& n : m.graph().node()) ops.push_back(n.op_type());
-  EXPECT_EQ(ops, (std::vector<std::string>{"Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax"}));
+  EXPECT_EQ(ops, (std::vector<std::string>{"Flatten", "Gemm", "Relu", "Gemm", "Relu", "Gemm", "Softmax"}));
   std::vector<std::string> initializers;
   for (const onnx::TensorProto& t : m.graph().initializer()) initializers.push_back(t.name());
   EXPECT_EQ(initializers, (std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
@@ -353,7 +365,7 @@ TEST_F(FashionMnistOnnx, OnnxRuntimeScoresTheSame) {
   if (!why_not.empty()) GTEST_SKIP() << "onnxruntime unavailable: " << why_not;
   const Shared& s = *shared_;
   const int classes = 10;
-  auto ort = RunOnnxRuntime(s.model, "fashion_mnist_mlp", s.test.pixels, {s.test.count, 784});
+  auto ort = RunOnnxRuntime(s.model, "fashion_mnist_mlp", s.test.pixels, {s.test.count, 784, 1, 1});
   ASSERT_TRUE(ort.ok()) << ort.status();
   ASSERT_EQ(ort->size(), s.probabilities.size());
   const std::vector<int32_t> ort_predictions = Predictions(*ort, classes);
@@ -482,32 +494,36 @@ TEST(GraphOnnxExport, FoldedGraphExportsConvBiases) {
 }
 
 TEST(OnnxExportErrors, MissingParameterIsNamed) {
-  const MlpSpec spec = SmallSpec();
-  const ParamStore complete = InitMlpParams(spec, kSeed);
+  auto graph = SmallMlp();
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  const auto complete = InitGraphParams(*graph, kSeed);
+  ASSERT_TRUE(complete.ok());
   ParamStore params;
-  for (const Parameter& p : complete.parameters()) {
+  for (const Parameter& p : complete->parameters()) {
     if (p.name != "fc2.bias") {
       ASSERT_TRUE(params.Add(p).ok());
     }
   }
-  auto model = MlpToOnnx(spec, params);
+  auto model = GraphToOnnx(*graph, params);
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(model.status().message().find("fc2.bias"), std::string::npos) << model.status();
 }
 
 TEST(OnnxExportErrors, ClashingNamesAreRefused) {
-  const MlpSpec spec = SmallSpec();
+  auto graph = SmallMlp();
+  ASSERT_TRUE(graph.ok()) << graph.status();
   OnnxExportOptions options;
   options.input_name = "fc1.weight";  // the graph input would shadow a weight
-  auto model = MlpToOnnx(spec, InitMlpParams(spec, kSeed), options);
+  auto model = GraphToOnnx(*graph, *InitGraphParams(*graph, kSeed), options);
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("'fc1.weight'"), std::string::npos) << model.status();
 }
 
 TEST(OnnxExportErrors, UnwritablePathIsNamed) {
-  const MlpSpec spec = SmallSpec();
-  auto model = MlpToOnnx(spec, InitMlpParams(spec, kSeed));
+  auto graph = SmallMlp();
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  auto model = GraphToOnnx(*graph, *InitGraphParams(*graph, kSeed));
   ASSERT_TRUE(model.ok());
   const std::string blocker = TempDir() + "/not_a_directory";
   std::ofstream(blocker) << "x";
@@ -518,10 +534,11 @@ TEST(OnnxExportErrors, UnwritablePathIsNamed) {
 }
 
 TEST(OnnxExportOptionsTest, LogitsOutputEndsInIdentity) {
-  const MlpSpec spec = SmallSpec();
+  auto graph = SmallMlp();
+  ASSERT_TRUE(graph.ok()) << graph.status();
   OnnxExportOptions options;
   options.softmax = false;
-  auto model = MlpToOnnx(spec, InitMlpParams(spec, kSeed), options);
+  auto model = GraphToOnnx(*graph, *InitGraphParams(*graph, kSeed), options);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(model->graph().node(model->graph().node_size() - 1).op_type(), "Identity");
   EXPECT_EQ(model->graph().output(0).name(), "logits");

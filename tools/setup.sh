@@ -11,7 +11,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler   # experiment configs, ONNX protos
   libonnx-dev              # onnx.proto, compiled by //networks:onnx_proto (ONNX weight import)
   libabsl-dev              # Status / StatusOr / strings
-  libeigen3-dev            # training
+  libeigen3-dev            # //kernels:bench fp32 GEMM baseline; its version is recorded in results
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev       # result files
   zlib1g-dev               # gzip idx files, cache checksums
