@@ -219,7 +219,7 @@ TEST(TrainableGraphBackendsTest, AddThenReluWithPaddedAndUnpaddedChannelBlocks) 
 
 // Every layer kind: residual add, depthwise conv, pooling, option-A shortcut (subsampling
 // max pool + PadChannels), concat, dense, ReLU and ReLU6, BatchNorm everywhere.
-Graph SmallGraph(bool with_pad_channels) {
+Graph SmallGraph() {
   GraphBuilder b;
   using Act = GraphBuilder::Act;
   const int x = b.Input(3, 9, 9);
@@ -228,13 +228,8 @@ Graph SmallGraph(bool with_pad_channels) {
   const int pw = b.ConvBn(dw, "pw", "bn_pw", 8, 1, 1, 0, 1, Act::kNone);
   const int r1 = b.Relu(b.Add(pw, c1));
   const int mp = b.MaxPool(r1, 3, 2, 1);  // 8 x 5 x 5
-  int shortcut = mp;
-  int width = 8;
-  if (with_pad_channels) {
-    shortcut = b.PadChannels(b.MaxPool(r1, 1, 2, 0), 3, 5);
-    width = 16;
-  }
-  const int c2 = b.ConvBn(mp, "conv2", "bn2", width, 3, 1, 1, 1, Act::kNone);
+  const int shortcut = b.PadChannels(b.MaxPool(r1, 1, 2, 0), 3, 5);  // 16 x 5 x 5
+  const int c2 = b.ConvBn(mp, "conv2", "bn2", 16, 3, 1, 1, 1, Act::kNone);
   const int r2 = b.Relu(b.Add(c2, shortcut));
   const int ap = b.AvgPool(r2, 3, 2, 1, false, true);  // 3 x 3
   const int branch = b.Conv(ap, "branch", 5, 1, 1, 0, 1, true);
@@ -246,13 +241,13 @@ Graph SmallGraph(bool with_pad_channels) {
 }
 
 TEST(TrainableGraphBackendsTest, SmallGraphWithEveryLayerKind) {
-  CompareBackends(SmallGraph(true), "small graph");
+  CompareBackends(SmallGraph(), "small graph");
 }
 
 TEST(TrainableGraphReferenceTest, SmallGraphGradientsMatchFiniteDifferences) {
   // Float central differences on the reference backend: the graph plumbing (fan-out, hooks
   // of nothing, parameter routing) on top of the per-layer double-precision checks.
-  const Graph graph = SmallGraph(true);
+  const Graph graph = SmallGraph();
   const ParamStore params = MakeParams(graph, 21);
   const std::vector<float> input = RandomVector(kBatch * graph.input.NumElements(), 22);
   const std::vector<float> dlogits = RandomVector(kBatch * graph.num_classes, 23);
@@ -292,7 +287,7 @@ TEST(TrainableGraphReferenceTest, SmallGraphGradientsMatchFiniteDifferences) {
 }
 
 TEST(TrainableGraphTest, EvalForwardMatchesGraphNetworkInference) {
-  const Graph graph = SmallGraph(false);
+  const Graph graph = SmallGraph();
   ParamStore params = MakeParams(graph, 31);
   const std::vector<float> input = RandomVector(kBatch * graph.input.NumElements(), 32);
   absl::StatusOr<std::unique_ptr<GraphNetwork>> net = GraphNetwork::Create(graph, &params, kBatch);
@@ -340,7 +335,7 @@ class ScaleHook : public ActivationHook {
 class TrainableGraphBothBackendsTest : public ::testing::TestWithParam<TrainingBackend> {};
 
 TEST_P(TrainableGraphBothBackendsTest, HookScalingTheInputByTwoDoublesInputGradients) {
-  const Graph graph = SmallGraph(true);
+  const Graph graph = SmallGraph();
   const ParamStore params = MakeParams(graph, 41);
   const std::vector<float> input = RandomVector(kBatch * graph.input.NumElements(), 42);
   std::vector<float> doubled = input;
@@ -397,7 +392,7 @@ TEST_P(TrainableGraphBothBackendsTest, HookOnlyChangesWhatTheSiteReads) {
 }
 
 TEST_P(TrainableGraphBothBackendsTest, OverridesAreUsedAndDifferentiated) {
-  const Graph graph = SmallGraph(true);
+  const Graph graph = SmallGraph();
   const ParamStore params = MakeParams(graph, 61);
   const std::vector<float> input = RandomVector(kBatch * graph.input.NumElements(), 62);
   const std::vector<float> dlogits = RandomVector(kBatch * graph.num_classes, 63);
@@ -431,7 +426,7 @@ TEST_P(TrainableGraphBothBackendsTest, OverridesAreUsedAndDifferentiated) {
 }
 
 TEST_P(TrainableGraphBothBackendsTest, Errors) {
-  const Graph graph = SmallGraph(true);
+  const Graph graph = SmallGraph();
   ParamStore params = MakeParams(graph, 71);
   std::unique_ptr<TrainableGraph> g = MakeGraph(graph, GetParam());
   const std::vector<float> input = RandomVector(kBatch * graph.input.NumElements(), 72);
@@ -493,7 +488,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, TrainableGraphBothBackendsTest,
                          });
 
 TEST(TrainableGraphTest, CreateRejectsWhatItCanNotTrain) {
-  Graph graph = SmallGraph(true);
+  Graph graph = SmallGraph();
   graph.layers[3].shape.c += 1;  // a declared shape that disagrees with its inputs
   TrainableGraphOptions options;
   EXPECT_EQ(TrainableGraph::Create(graph, options).status().code(),
