@@ -33,6 +33,10 @@ quantizers { name: "linear" }
 quantizers { name: "exponential" }
 bits: [2, 4, 8]
 seed: 7
+# One thread: bazel runs tests side by side, and oneDNN's OpenMP threads on an oversubscribed
+# machine wait for each other at every small primitive (an mlp epoch goes from seconds to
+# minutes).
+threads: 1
 )";
 
 class SweepEndToEnd : public ::testing::Test {
