@@ -188,6 +188,14 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
   // made by a reorder appended to `steps` (shared by later consumers).
   memory Need(Plan& p, int v, bool hooked, const memory::desc& want, std::vector<Step>* steps);
   Step Reorder(const memory& from, const memory& to, bool accumulate);
+  // A workspace memory (what a forward keeps for its backward: max-pooling indices, the
+  // fused ReLU's mask) added to `step`, or a null memory when the primitive needs none.
+  memory AttachWorkspace(const memory::desc& desc, Step* step) {
+    if (desc.get_size() == 0) return memory();
+    memory workspace(desc, engine_);
+    step->args[DNNL_ARG_WORKSPACE] = workspace;
+    return workspace;
+  }
   // Where a backward primitive writes dL/d(value v): the gradient memory itself when this is
   // its first contribution in the same layout (direct = true), else a scratch memory the
   // caller then hands to Contribute.
@@ -490,11 +498,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       s.primitive = dnnl::batch_normalization_forward(pd);
       s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]},  {DNNL_ARG_SCALE, m.scale},
                 {DNNL_ARG_SHIFT, m.shift}, {DNNL_ARG_MEAN, m.mean}, {DNNL_ARG_VARIANCE, m.var}};
-      memory workspace;
-      if (pd.workspace_desc().get_size() != 0) {
-        workspace = memory(pd.workspace_desc(), engine_);
-        s.args[DNNL_ARG_WORKSPACE] = workspace;
-      }
+      const memory workspace = AttachWorkspace(pd.workspace_desc(), &s);
       p.fwd.push_back(std::move(s));
       if (!train) break;
       Step update;
@@ -640,11 +644,7 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       Step s;
       s.primitive = dnnl::pooling_forward(pd);
       s.args = {{DNNL_ARG_SRC, p.val[v]}, {DNNL_ARG_DST, p.val[i]}};
-      memory workspace;
-      if (pd.workspace_desc().get_size() != 0) {
-        workspace = memory(pd.workspace_desc(), engine_);
-        s.args[DNNL_ARG_WORKSPACE] = workspace;
-      }
+      const memory workspace = AttachWorkspace(pd.workspace_desc(), &s);
       p.fwd.push_back(std::move(s));
       if (!train) break;
       backward->push_back([this, &p, i, v, pd, src, g, workspace]() {
