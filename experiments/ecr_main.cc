@@ -4,8 +4,6 @@
 // paper's effective compression ratio for every cell (experiments/ecr.h): JSON plus Markdown
 // beside it. One line on stderr and a non-zero exit on any error; nothing is written then.
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -44,15 +42,9 @@ int main(int argc, char** argv) {
   if (output.empty()) return Fail("--output=OUT.json is required");
   std::vector<nlohmann::json> sweeps;
   for (const std::string& path : inputs) {
-    std::ifstream in(path);
-    if (!in) return Fail(path + ": cannot open");
-    std::stringstream text;
-    text << in.rdbuf();
-    nlohmann::json sweep = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-    if (sweep.is_discarded() || sweep.value("schema", "") != "quantbench.sweep/1") {
-      return Fail(path + ": not a quantbench.sweep/1 result file");
-    }
-    sweeps.push_back(std::move(sweep));
+    absl::StatusOr<nlohmann::json> sweep = quantbench::ReadSweepFile(path);
+    if (!sweep.ok()) return Fail(std::string(sweep.status().message()));
+    sweeps.push_back(*std::move(sweep));
   }
   auto report = quantbench::EffectiveCompression(sweeps, names);
   if (!report.ok()) return Fail(std::string(report.status().message()));

@@ -1,7 +1,9 @@
 #include "experiments/result_files.h"
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <map>
 #include <set>
 
@@ -10,6 +12,18 @@
 #include "absl/strings/match.h"
 
 namespace quantbench {
+
+absl::StatusOr<nlohmann::json> ReadSweepFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json sweep = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (sweep.is_discarded() || !sweep.is_object() || sweep.value("schema", "") != "quantbench.sweep/1") {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a quantbench.sweep/1 result file"));
+  }
+  return sweep;
+}
 
 std::string MarkdownPathFor(const std::string& json_path) {
   if (absl::EndsWith(json_path, ".json")) return json_path.substr(0, json_path.size() - 5) + ".md";
@@ -106,7 +120,8 @@ void AppendTraining(const nlohmann::json& sweep, std::string* out) {
 
 }  // namespace
 
-std::string SweepMarkdown(const nlohmann::json& sweep) {
+std::string SweepMarkdown(const nlohmann::json& sweep,
+                          const std::vector<std::pair<std::string, std::string>>& figures) {
   const nlohmann::json& fp32 = sweep["fp32"];
   const bool labeled = !fp32["top1"].is_null();
   auto percent = [](const nlohmann::json& value) {
@@ -188,6 +203,10 @@ std::string SweepMarkdown(const nlohmann::json& sweep) {
                     }));
   }
   AppendTraining(sweep, &out);
+  if (!figures.empty()) {
+    absl::StrAppend(&out, "\n## Figures\n\n");
+    for (const auto& [caption, link] : figures) absl::StrAppend(&out, "- [", caption, "](", link, ")\n");
+  }
   absl::StrAppendFormat(&out, "\nGit %s, %s, %d threads, %s. Sweep wall time %.1f s.\n",
                         sweep["environment"]["git"]["commit"].get<std::string>().substr(0, 12),
                         sweep["environment"]["host"]["cpu"].get<std::string>(),

@@ -16,6 +16,7 @@
 #include "experiments/evaluate.h"
 #include "experiments/dataset_loader.h"
 #include "experiments/model_loader.h"
+#include "experiments/plots.h"
 #include "experiments/qat_cell.h"
 #include "experiments/progress.h"
 #include "experiments/quantize_model.h"
@@ -279,7 +280,7 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
 
 absl::Status WriteSweepResults(const nlohmann::json& sweep, const std::string& json_path) {
   QB_RETURN_IF_ERROR(WriteFileAtomically(json_path, sweep.dump(2) + "\n"));
-  return WriteFileAtomically(MarkdownPathFor(json_path), SweepMarkdown(sweep));
+  return WriteMarkdownAndFigures(sweep, json_path, PlotOptions{}, stderr);
 }
 
 }  // namespace quantbench

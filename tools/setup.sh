@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev       # result files
   zlib1g-dev               # gzip idx files, cache checksums
+  gnuplot-nox              # the sweeps' figures (SVG / PNG); without it only the plots are skipped
+  libexpat1-dev            # //experiments:plots_test parses the SVGs
   dataset-fashion-mnist    # the default experiment's data
   python3-torchvision python3-onnx   # tools/export_torchvision.py (parity references; tests only)
 )
