@@ -1,4 +1,4 @@
-// bazel run //experiments:plot -- results/x.json [results/y.json ...] [--nomarkdown] [--gnuplot=PATH]
+// bazel run //experiments:plot -- results/x.json [results/y.json ...] [--nomarkdown] [--png] [--gnuplot=PATH]
 //
 // Regenerates the figures of existing sweep result files (experiments/plots.h) beside each
 // .json, and the Markdown beside it with its "Figures" list (unless --nomarkdown). The JSON is
@@ -17,7 +17,7 @@
 
 ABSL_FLAG(bool, markdown, true, "also rewrite the .md beside each .json (with its Figures list)");
 ABSL_FLAG(std::string, gnuplot, "gnuplot", "gnuplot binary: a name looked up on $PATH, or a path");
-ABSL_FLAG(bool, png, true, "write a PNG beside every SVG");
+ABSL_FLAG(bool, png, false, "also write a PNG beside every SVG");
 
 namespace {
 

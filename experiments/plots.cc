@@ -227,7 +227,7 @@ std::vector<PlotFigure> SweepFigures(const Json& sweep) {
     for (const auto& [title, run] : runs) {
       loss.series.push_back(EpochSeries(title, *run, "train_loss", 1.0));
       accuracy.series.push_back(EpochSeries(title + ": test", *run, "test_top1", 100.0));
-      accuracy.series.push_back(EpochSeries(title + ": train (augmented batches)", *run, "train_top1", 100.0));
+      accuracy.series.push_back(EpochSeries(title + ": train (running, over the epoch)", *run, "train_top1", 100.0));
     }
     AddIfPlotted(std::move(loss), &figures);
     AddIfPlotted(std::move(accuracy), &figures);
@@ -289,9 +289,9 @@ std::string PlotScript(const PlotFigure& figure, const std::string& data_path, c
   absl::StrAppend(&s, "set key outside right top vertical Left reverse box samplen 4 spacing 1.1\n");
   absl::StrAppend(&s, "set grid lc rgb '#dddddd'\nset border 3\nset tics nomirror\n");
   if (figure.log_x) {
-    absl::StrAppend(&s, "set logscale x 2\nset xtics (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32)\nset autoscale xfix\nset offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n");
+    absl::StrAppend(&s, "set logscale x 2\nset xtics (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32)\nset autoscale xfix\nset offsets graph 0.03, graph 0.03, 0, 0\n");
   } else if (figure.integer_x) {
-    absl::StrAppend(&s, "set xtics 1\nset autoscale xfix\nset offsets 0.3, 0.3, graph 0.05, graph 0.05\n");
+    absl::StrAppend(&s, "set xtics 1\nset autoscale xfix\nset offsets 0.3, 0.3, 0, 0\n");
   }
   std::vector<std::string> items;
   size_t block = 0, style = 0;

@@ -1,5 +1,5 @@
-// Figures of a sweep's result JSON, drawn by gnuplot (Debian gnuplot-nox) into SVG and PNG
-// files beside the .json: results/x.json -> results/x.top1_vs_bits.svg / .png, ...
+// Figures of a sweep's result JSON, drawn by gnuplot (Debian gnuplot-nox) into SVG (and, when
+// asked, PNG) files beside the .json: results/x.json -> results/x.top1_vs_bits.svg, ...
 //
 // The figures are described first as data (SweepFigures: pure, testable), then rendered: the
 // data file and the gnuplot script go to a temporary directory, gnuplot runs there, and each
@@ -57,7 +57,9 @@ std::string PlotDataFile(const PlotFigure& figure);
 struct PlotOptions {
   // gnuplot's name (looked up on $PATH) or a path to it; tests name a missing one.
   std::string gnuplot = "gnuplot";
-  bool png = true;
+  // PNGs too (for a README or a quick look); SVG is always written. Off by default: results/
+  // keeps the SVGs, and PNGs only where a README shows them.
+  bool png = false;
 };
 
 struct PlotFiles {

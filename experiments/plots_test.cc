@@ -215,7 +215,9 @@ TEST(WriteSweepPlots, GnuplotWritesValidSvgWithEverySeries) {
   if (FindExecutable("gnuplot").empty()) GTEST_SKIP() << "gnuplot not on PATH (Debian package gnuplot-nox)";
   const std::string dir = FreshTestDir("plots_svg");
   const Json sweep = SyntheticSweep(true);
-  absl::StatusOr<PlotFiles> files = WriteSweepPlots(sweep, dir + "/toy.json");
+  PlotOptions options;
+  options.png = true;
+  absl::StatusOr<PlotFiles> files = WriteSweepPlots(sweep, dir + "/toy.json", options);
   ASSERT_TRUE(files.ok()) << files.status();
   EXPECT_FALSE(files->skipped);
   const std::vector<PlotFigure> figures = SweepFigures(sweep);

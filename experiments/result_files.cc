@@ -168,12 +168,16 @@ std::string SweepMarkdown(const nlohmann::json& sweep,
                     return c.contains("model_bytes") ? absl::StrFormat("%.1f", c["model_bytes"].get<double>() / 1024.0)
                                                      : std::string("—");
                   }));
-  absl::StrAppend(&out, "\n## Effective bits per quantized weight (codes + scales / tables)\n\n",
-                  Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
-                    return c.contains("effective_bits_per_weight")
-                               ? absl::StrFormat("%.3f", c["effective_bits_per_weight"].get<double>())
-                               : std::string("—");
-                  }));
+  bool any_effective_bits = false;  // result files older than the metric have none
+  for (const auto& c : sweep["cells"]) any_effective_bits |= c.contains("effective_bits_per_weight");
+  if (any_effective_bits) {
+    absl::StrAppend(&out, "\n## Effective bits per quantized weight (codes + scales / tables)\n\n",
+                    Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
+                      return c.contains("effective_bits_per_weight")
+                                 ? absl::StrFormat("%.3f", c["effective_bits_per_weight"].get<double>())
+                                 : std::string("—");
+                    }));
+  }
   bool any_packed = false;
   for (const auto& c : sweep["cells"]) any_packed |= c.contains("packed");
   if (any_packed) {
