@@ -230,10 +230,14 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
         }
         first_epoch = checkpoint->epochs_done;
         report.resumed_after_epoch = first_epoch;
-        report.steps = checkpoint->optimizer.steps;
+        // The optimizer's own counter restarts at every warm restart: the run's step count is
+        // kept in the history.
         nlohmann::json history = nlohmann::json::parse(checkpoint->history_json, nullptr, false);
-        if (history.is_array()) {
-          for (const nlohmann::json& e : history) report.epochs.push_back(EpochFromJson(e));
+        if (history.is_object()) {
+          report.steps = history.value("steps", int64_t{0});
+          for (const nlohmann::json& e : history.value("epochs", nlohmann::json::array())) {
+            report.epochs.push_back(EpochFromJson(e));
+          }
         }
         log(absl::StrFormat("resuming after epoch %d/%d from %s", first_epoch, options.epochs,
                             options.checkpoint_path));
@@ -366,8 +370,8 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
       checkpoint.params = *params;
       checkpoint.optimizer = optimizer->state();
       checkpoint.extra_tensors = qparams;
-      nlohmann::json history = nlohmann::json::array();
-      for (const EpochRecord& e : report.epochs) history.push_back(EpochJson(e));
+      nlohmann::json history = {{"steps", report.steps}, {"epochs", nlohmann::json::array()}};
+      for (const EpochRecord& e : report.epochs) history["epochs"].push_back(EpochJson(e));
       checkpoint.history_json = history.dump();
       absl::Status saved = SaveTrainingCheckpoint(options.checkpoint_path, options.checkpoint_key, checkpoint);
       if (!saved.ok()) log(absl::StrCat("could not write checkpoint: ", saved.message()));

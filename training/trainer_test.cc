@@ -137,6 +137,7 @@ TEST(TrainerTest, ResumeFromCheckpointIsExact) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->resumed_after_epoch, 2);
   EXPECT_EQ(report->epochs.size(), 4u);
+  EXPECT_EQ(report->steps, 4 * ((150 + 16) / 17));  // the whole run's steps, resumed ones included
   ASSERT_FALSE(lines.empty());
   EXPECT_NE(lines[0].find("resuming after epoch 2/4"), std::string::npos) << lines[0];
   for (size_t i = 0; i < full.size(); ++i) {
