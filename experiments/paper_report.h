@@ -13,7 +13,8 @@
 //    "claims": [{"text": quoted claim, "source": tag, "check": {...}}],
 //    "figures": ["x.top1_vs_bits.svg", ...]}   (names under results/)
 // Checks: {"kind": "row", "table": i, "row": j}: the row within the table's tolerance (or,
-// with "expect_outside_tolerance": true, outside it);
+// with "expect_outside_tolerance": true, outside it; with "at_least" / "at_most": our value
+// within that bound, for claims that are bounds);
 // {"kind": "bits_saving", "result", "better": name, "baseline": name, "metric", "within",
 //  "min_saving", "max_saving", "command"}: fewest bits to come within `within` points of fp32,
 // best variant of each quantizer name; {"kind": "gap_vs_size", "results": [...] smallest

@@ -94,6 +94,18 @@ TEST(RenderPaperReport, BitsSavingOutsideTheClaimedRangeDoesNotHold) {
   EXPECT_EQ(report.verdicts[2].verdict, "does not hold");
 }
 
+TEST(RenderPaperReport, BoundClaims) {
+  Json paper = Paper();
+  paper["claims"][1]["check"]["at_least"] = 89.6;  // ours 89.50
+  paper["claims"][2]["check"] = {{"kind", "row"}, {"table", 0}, {"row", 0}, {"at_most", 89.5}};
+  const Json sweep = Sweep();
+  const PaperReport report = RenderPaperReport(
+      paper, [&](const std::string& path) { return path == "results/toy.json" ? &sweep : nullptr; },
+      [](const std::string&) { return false; });
+  EXPECT_EQ(report.verdicts[1].verdict, "does not hold") << report.verdicts[1].detail;
+  EXPECT_EQ(report.verdicts[2].verdict, "holds") << report.verdicts[2].detail;
+}
+
 TEST(BitsToReachMarkdown, PerQuantizerAndExponentialMinusLinear) {
   Json random = Sweep();
   random["fp32"]["weights"] = {{"source", "random_init"}};
