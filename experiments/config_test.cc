@@ -301,6 +301,14 @@ TEST(Config, CommittedConfigsValidate) {
   std::ofstream(tmp + "/r50.onnx") << "x";
   auto overridden = LoadExperiment("configs/resnet50_exp.pbtxt", dirs, {tmp + "/r50.onnx", tmp});
   EXPECT_TRUE(overridden.ok()) << overridden.status();
+  // The exponential paper's other networks, likewise.
+  for (const char* name : {"configs/vgg16_exp.pbtxt", "configs/xception_exp.pbtxt", "configs/inception_v3_exp.pbtxt"}) {
+    auto missing = LoadExperiment(name, dirs);
+    ASSERT_FALSE(missing.ok()) << name;
+    EXPECT_NE(missing.status().message().find("--weights=/path/model.onnx"), std::string::npos) << missing.status();
+    auto given = LoadExperiment(name, dirs, {tmp + "/r50.onnx", tmp});
+    EXPECT_TRUE(given.ok()) << name << ": " << given.status();
+  }
 }
 
 }  // namespace
