@@ -7,6 +7,7 @@
 #include "datasets/cifar10_binary.h"
 #include "datasets/class_folder_dataset.h"
 #include "datasets/image_preprocess.h"
+#include "datasets/image_set_examples.h"
 #include "datasets/imagenet_dataset.h"
 #include "datasets/paths.h"
 #include "kernels/status_macros.h"
@@ -92,21 +93,14 @@ absl::StatusOr<LoadedDataset> LoadNativeDataset(const DatasetSpec& spec, const s
                                                    images.width, " but network.input_shape is [",
                                                    absl::StrJoin(input_shape, ", "), "]"));
   }
+  // Normalised batch by batch by the augmentation code with augmentation off: the floats
+  // training sees at test time, without a float copy of the whole set.
   const AugmentationOptions normalization = NativeNormalization(spec.preprocessing());
-  LabeledImages& data = loaded.data;
-  data.count = images.count;
-  data.example_shape = shape;
-  data.num_classes = images.num_classes;
-  data.labels = images.labels;
-  data.pixels.resize(static_cast<size_t>(images.count) * images.image_size());
-  std::vector<int64_t> all(images.count);
-  for (int64_t i = 0; i < images.count; ++i) all[i] = i;
-  std::vector<int32_t> labels(images.count);
-  QB_RETURN_IF_ERROR(Annotate(AugmentBatch(images, all, 0, normalization, absl::MakeSpan(data.pixels),
-                                           absl::MakeSpan(labels)),
-                              "dataset.preprocessing"));
-  loaded.info["pixels"] = "in memory (normalised fp32)";
-  loaded.images = std::make_shared<const ImageSet>(std::move(images));
+  absl::StatusOr<LabeledImages> data = ImageSetAsLabeledImages(std::make_shared<const ImageSet>(std::move(images)),
+                                                               normalization.mean, normalization.std);
+  if (!data.ok()) return Annotate(data.status(), "dataset.preprocessing");
+  loaded.data = *std::move(data);
+  loaded.info["pixels"] = "8-bit in memory, normalised per batch";
   return loaded;
 }
 

@@ -21,8 +21,6 @@ namespace quantbench {
 struct LoadedDataset {
   LabeledImages data;
   nlohmann::json info;  // paths, counts, preprocessing, cache use: for the result file
-  // CLASS_FOLDERS / CIFAR10_BINARY: the 8-bit images `data` was normalised from.
-  std::shared_ptr<const ImageSet> images;
 };
 
 // CLASS_FOLDERS / CIFAR10_BINARY: the split as 8-bit images at their native size (class
