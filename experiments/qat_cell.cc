@@ -1,7 +1,5 @@
 #include "experiments/qat_cell.h"
 
-#include <zlib.h>
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -38,11 +36,10 @@ class BoundQuantizer : public Quantizer {
 
 // Content identity of the starting weights.
 std::string StoreIdentity(const ParamStore& store) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (const Parameter& p : store.parameters()) {
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p.name.data()), static_cast<uInt>(p.name.size()));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p.values.data()),
-                static_cast<uInt>(p.values.size() * sizeof(float)));
+    crc = ContentCrc32(crc, p.name);
+    crc = ContentCrc32(crc, p.values);
   }
   return absl::StrFormat("%08x:%d", crc, store.TotalCount());
 }

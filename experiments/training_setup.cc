@@ -31,19 +31,6 @@ uint64_t Fnv1a64(const std::string& text) {
   return hash;
 }
 
-template <typename T>
-uint32_t Crc(uint32_t crc, const std::vector<T>& values) {
-  const auto* bytes = reinterpret_cast<const Bytef*>(values.data());
-  size_t left = values.size() * sizeof(T);
-  while (left > 0) {  // zlib takes uInt lengths
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
-    crc = static_cast<uint32_t>(crc32(crc, bytes, chunk));
-    bytes += chunk;
-    left -= chunk;
-  }
-  return crc;
-}
-
 nlohmann::json HistoryJson(const std::vector<EpochRecord>& epochs) {
   nlohmann::json out = nlohmann::json::array();
   for (const EpochRecord& e : epochs) {
@@ -60,6 +47,17 @@ nlohmann::json HistoryJson(const std::vector<EpochRecord>& epochs) {
 }
 
 }  // namespace
+
+uint32_t ContentCrc32Bytes(uint32_t crc, const void* data, size_t size) {
+  const auto* bytes = static_cast<const Bytef*>(data);
+  while (size > 0) {  // zlib takes uInt lengths
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = static_cast<uint32_t>(crc32(crc, bytes, chunk));
+    bytes += chunk;
+    size -= chunk;
+  }
+  return crc;
+}
 
 absl::StatusOr<TrainingSet> LoadTrainingSet(const TrainingSpec& spec, const DatasetSpec& eval_dataset,
                                             const std::vector<int64_t>& input_shape, int num_classes,
@@ -84,7 +82,7 @@ absl::StatusOr<TrainingSet> LoadTrainingSet(const TrainingSpec& spec, const Data
     options.horizontal_flip = spec.augmentation().horizontal_flip();
     options.seed = spec.seed() != 0 ? spec.seed() : seed;
     QB_RETURN_IF_ERROR(Annotate(ValidateAugmentation(options, images.channels), "training augmentation"));
-    set.identity = absl::StrFormat("u8:%d:%08x:%08x", images.count, Crc(0, images.pixels), Crc(0, images.labels));
+    set.identity = absl::StrFormat("u8:%d:%08x:%08x", images.count, ContentCrc32(0, images.pixels), ContentCrc32(0, images.labels));
     set.info["augmentation"] = {{"random_crop_padding", options.random_crop ? options.crop_padding : 0},
                                 {"horizontal_flip", options.horizontal_flip},
                                 {"seed", options.seed},
@@ -100,8 +98,8 @@ absl::StatusOr<TrainingSet> LoadTrainingSet(const TrainingSpec& spec, const Data
   QB_ASSIGN_OR_RETURN(LoadedDataset loaded, LoadDataset(with_preprocessing, input_shape, num_classes, threads, cache_dir));
   set.info = loaded.info;
   if (loaded.data.source == nullptr) {
-    set.identity = absl::StrFormat("f32:%d:%08x:%08x", loaded.data.count, Crc(0, loaded.data.pixels),
-                                   Crc(0, loaded.data.labels));
+    set.identity = absl::StrFormat("f32:%d:%08x:%08x", loaded.data.count, ContentCrc32(0, loaded.data.pixels),
+                                   ContentCrc32(0, loaded.data.labels));
   } else {
     // Streamed JPEG sets: the image cache key already names every file (path, size, mtime).
     set.identity = absl::StrCat("jpeg:", loaded.data.count, ":", set.info.value("dir", ""), ":",

@@ -6,6 +6,8 @@
 #ifndef QUANTBENCH_EXPERIMENTS_TRAINING_SETUP_H_
 #define QUANTBENCH_EXPERIMENTS_TRAINING_SETUP_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +28,14 @@ namespace quantbench {
 
 // Bumped whenever the trainer's results change for the same recipe (cache keys include it).
 inline constexpr int kGraphTrainerVersion = 1;
+
+// zlib CRC-32 of a buffer (any size; zlib itself takes 32-bit lengths), continuing `crc`:
+// the content identities in cache keys.
+uint32_t ContentCrc32Bytes(uint32_t crc, const void* data, size_t size);
+template <typename Container>  // std::vector<T> or std::string
+uint32_t ContentCrc32(uint32_t crc, const Container& values) {
+  return ContentCrc32Bytes(crc, values.data(), values.size() * sizeof(values[0]));
+}
 
 // A training set and what keeps it alive.
 struct TrainingSet {
