@@ -25,6 +25,49 @@ absl::StatusOr<nlohmann::json> ReadSweepFile(const std::string& path) {
   return sweep;
 }
 
+namespace {
+
+// Whether nlohmann can dump this string (it validates UTF-8 the same way).
+bool DumpsAsUtf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// The JSON pointer of the first string (key or value) that is not valid UTF-8.
+std::string FirstInvalidUtf8(const nlohmann::json& value, const std::string& path) {
+  if (value.is_string()) return DumpsAsUtf8(value.get_ref<const std::string&>()) ? "" : (path.empty() ? "/" : path);
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      std::string found = FirstInvalidUtf8(value[i], absl::StrCat(path, "/", i));
+      if (!found.empty()) return found;
+    }
+  } else if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (!DumpsAsUtf8(key)) return absl::StrCat(path, "/<a key that is not UTF-8>");
+      std::string found = FirstInvalidUtf8(item, absl::StrCat(path, "/", key));
+      if (!found.empty()) return found;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> DumpJson(const nlohmann::json& value, int indent, const std::string& what) {
+  try {
+    return value.dump(indent);
+  } catch (const nlohmann::json::exception& e) {
+    std::string field = FirstInvalidUtf8(value, "");
+    return absl::InvalidArgumentError(
+        field.empty() ? absl::StrCat(what, ": cannot write JSON (", e.what(), ")")
+                      : absl::StrCat(what, ": field ", field, " is not valid UTF-8; fix that text in the config"));
+  }
+}
+
 std::string MarkdownPathFor(const std::string& json_path) {
   if (absl::EndsWith(json_path, ".json")) return json_path.substr(0, json_path.size() - 5) + ".md";
   return json_path + ".md";

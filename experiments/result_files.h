@@ -29,6 +29,11 @@ std::string QuantizerBitsTable(const nlohmann::json& cells, const std::string& c
 // Reads a result file written by a sweep (schema quantbench.sweep/1); errors name the file.
 absl::StatusOr<nlohmann::json> ReadSweepFile(const std::string& path);
 
+// nlohmann's dump without its exceptions: a string that is not valid UTF-8 (a description or
+// a quantizer label) is an InvalidArgumentError naming `what` and the JSON path of the
+// offending field (e.g. "/cells/3/quantizer"), never an uncaught type_error 316.
+absl::StatusOr<std::string> DumpJson(const nlohmann::json& value, int indent, const std::string& what);
+
 // `results/x.json` -> `results/x.md`.
 std::string MarkdownPathFor(const std::string& json_path);
 

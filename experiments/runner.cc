@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "experiments/activation_calibration.h"
+#include "experiments/cell_store.h"
 #include "experiments/config.h"
 #include "experiments/environment.h"
 #include "experiments/evaluate.h"
@@ -22,6 +23,7 @@
 #include "experiments/quantize_model.h"
 #include "experiments/result_files.h"
 #include "kernels/atomic_file.h"
+#include "kernels/file_lock.h"
 #include "kernels/packed_gemm.h"
 #include "kernels/status_macros.h"
 #include "networks/batchnorm_calibration.h"
@@ -108,16 +110,118 @@ absl::StatusOr<nlohmann::json> RunPacked(Network& network, const std::map<std::s
   return out;
 }
 
+// One (quantizer, bits) cell on a fresh copy of the fp32 weights (or its QAT-retrained ones).
+absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const QuantizerSpec& q, int bits,
+                                           LoadedModel& model, Network& network, const LabeledImages& test,
+                                           const Evaluation& baseline,
+                                           const std::map<std::string, ActivationQuantParams>& activation_params,
+                                           const std::function<nlohmann::json(double)>& accuracy, int64_t fp32_bytes,
+                                           int threads, bool packed, const std::string& cache_dir,
+                                           const std::function<void(const std::string&)>& log) {
+  const int batch = config.network().eval_batch();
+  std::map<std::string, std::string> params(q.params().begin(), q.params().end());
+  QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer, QuantizerRegistry::Global().Create(q.name(), params));
+  auto cell_start = std::chrono::steady_clock::now();
+  QB_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan, PlanLayers(model.fp32, config.layers(), bits));
+  // Quantization-aware cells quantize their retrained latent weights; the others the fp32 ones.
+  std::optional<QatCellResult> qat;
+  if (q.has_qat()) {
+    QB_ASSIGN_OR_RETURN(qat, TrainQatCell(config, q, *quantizer, bits, plan, *model.graph, model.fp32, &test,
+                                          activation_params, threads, cache_dir, log));
+  }
+  std::map<std::string, QuantizedTensor> kept;
+  QB_ASSIGN_OR_RETURN(ModelReport report,
+                      QuantizeModel(qat ? *qat->quantizer : *quantizer, qat ? qat->trained : model.fp32, plan,
+                                    model.working.get(), packed ? &kept : nullptr));
+  QB_RETURN_IF_ERROR(network.SyncParams());
+  QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(network, test, batch, &baseline.predictions));
+  nlohmann::json cell = {{"quantizer", q.label()},
+                         {"name", q.name()},
+                         {"params", params},
+                         {"bits", bits},
+                         {"top1", accuracy(eval.top1)},
+                         {"delta_top1", accuracy(eval.top1 - baseline.top1)},
+                         {"top1_agreement_with_fp32", eval.agreement_top1},
+                         {"top5_agreement_with_fp32", eval.agreement_top5}};
+  if (MetricEnabled(config, "top5")) {
+    cell["top5"] = accuracy(eval.top5);
+    cell["delta_top5"] = accuracy(eval.top5 - baseline.top5);
+  }
+  if (MetricEnabled(config, "weight_error")) {
+    cell["weight_mse"] = report.mse;
+    cell["sqnr_db"] = report.sqnr_db;
+  }
+  if (MetricEnabled(config, "levels")) cell["max_levels_used"] = report.max_levels_used;
+  if (MetricEnabled(config, "model_size")) {
+    cell["model_bytes"] = report.model_bytes;
+    cell["compression_vs_fp32"] = static_cast<double>(fp32_bytes) / report.model_bytes;
+    cell["quantized_weights"] = report.quantized_weights;
+    cell["effective_bits_per_weight"] = report.EffectiveBitsPerWeight();
+  }
+  if (packed) {
+    QB_ASSIGN_OR_RETURN(cell["packed"], RunPacked(network, kept, plan, test, batch, eval, baseline,
+                                                  config.packed(), fp32_bytes, model.fp32, accuracy));
+  }
+  if (MetricEnabled(config, "per_layer")) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const LayerReport& l : report.layers) {
+      layers.push_back({{"layer", l.layer},          {"bits", l.bits},       {"weights", l.weights},
+                        {"mse", l.mse},              {"sqnr_db", l.sqnr_db}, {"levels_used", l.levels_used},
+                        {"storage_bits", l.storage_bits}});
+    }
+    cell["layers"] = layers;
+  }
+  if (qat) {
+    cell["training"] = qat->record;
+    cell["training"]["weight_error_measured_against"] = "the trained latent fp32 weights";
+  }
+  cell["quantize_seconds"] = report.seconds;
+  cell["eval_seconds"] = eval.seconds;
+  cell["seconds"] = Seconds(cell_start);
+  return cell;
+}
+
+// The work directory: the one given, else <cache_dir>/sweeps/<experiment>-<config hash>.
+std::string WorkDirOf(const Experiment& config, const SweepOptions& options) {
+  return options.work_dir.empty() ? WorkDirectoryFor(config, options.cache_dir + "/sweeps") : options.work_dir;
+}
+
 }  // namespace
 
-absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOptions& options) {
-  auto sweep_start = std::chrono::steady_clock::now();
+absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const SweepOptions& options) {
+  auto setup_start = std::chrono::steady_clock::now();
+  QB_ASSIGN_OR_RETURN(CellStore store, CellStore::Open(WorkDirOf(config, options), config));
+  const std::string code_version = CodeVersion();
+  ShardOutcome outcome;
+  outcome.work_dir = store.dir();
+  // This shard's cells not yet in the work directory (finished by an earlier, killed run or
+  // by another shard); they are all a rerun recomputes.
+  std::vector<SweepCell> pending;
+  for (const SweepCell& cell : SweepCells(config)) {
+    if (!InShard(cell, options.shard)) continue;
+    ++outcome.cells_in_shard;
+    QB_ASSIGN_OR_RETURN(std::optional<nlohmann::json> done, store.ReadCell(cell.key));
+    if (done.has_value() && (done->value("code_version", "") == code_version || options.allow_mixed_versions)) {
+      ++outcome.already_done;
+    } else {
+      pending.push_back(cell);
+    }
+  }
+  if (options.progress != nullptr && outcome.already_done > 0) {
+    std::fprintf(options.progress, "resuming from %s: %d of %d cells already done\n", store.dir().c_str(),
+                 outcome.already_done, outcome.cells_in_shard);
+  }
+  QB_ASSIGN_OR_RETURN(std::optional<nlohmann::json> header_done, store.ReadHeader());
+  if (pending.empty() && header_done.has_value() &&
+      ((*header_done).value("code_version", "") == code_version || options.allow_mixed_versions)) {
+    return outcome;
+  }
+
   const int threads = config.threads() > 0 ? config.threads()
                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   SetNumThreads(threads);
-  Progress progress(CellCount(config), options.progress);
+  Progress progress(static_cast<int>(pending.size()), options.progress);
   auto log = [&](const std::string& message) { progress.Log(message); };
-
   // The evaluation set shaped for the network's input, then the network and its fp32
   // weights (a network trained here reports its test accuracy per epoch on that set).
   QB_ASSIGN_OR_RETURN(Graph configured, BuildConfiguredGraph(config.network()));
@@ -165,6 +269,7 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
   result["config_path"] = options.config_path;
   result["config"] = ConfigAsJson(config);
   result["timestamp"] = UtcTimestamp();
+  result["work_dir"] = store.dir();
   result["environment"] = DescribeEnvironment(options.dirs.workspace, threads);
   result["dataset"] = dataset.info;
   result["dataset"]["labeled_examples"] = baseline.labeled;
@@ -203,83 +308,63 @@ absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOpt
                         spec.bits(), calibration.params.size(), calibration.images, 100 * act_only.top1));
   }
 
-  // The sweep.
+  result["setup_seconds"] = Seconds(setup_start);
+  QB_RETURN_IF_ERROR(store.WriteHeader(result, code_version));
+
+  // The cells, each written to the work directory as soon as it is finished.
   const bool packed = config.execution() == Experiment::PACKED;
-  nlohmann::json cells = nlohmann::json::array();
-  for (const QuantizerSpec& q : config.quantizers()) {
-    std::map<std::string, std::string> params(q.params().begin(), q.params().end());
-    QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer, QuantizerRegistry::Global().Create(q.name(), params));
-    for (int bits : BitsFor(config, q)) {
-      auto cell_start = std::chrono::steady_clock::now();
-      QB_ASSIGN_OR_RETURN(std::vector<LayerPlan> plan, PlanLayers(model.fp32, config.layers(), bits));
-      // Quantization-aware cells quantize their retrained latent weights; the others the fp32 ones.
-      std::optional<QatCellResult> qat;
-      if (q.has_qat()) {
-        QB_ASSIGN_OR_RETURN(qat, TrainQatCell(config, q, *quantizer, bits, plan, *model.graph, model.fp32, &test,
-                                              activation_params, threads, options.cache_dir, log));
-      }
-      std::map<std::string, QuantizedTensor> kept;
-      QB_ASSIGN_OR_RETURN(ModelReport report,
-                          QuantizeModel(qat ? *qat->quantizer : *quantizer, qat ? qat->trained : model.fp32, plan,
-                                        model.working.get(), packed ? &kept : nullptr));
-      QB_RETURN_IF_ERROR(network.SyncParams());
-      QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(network, test, batch, &baseline.predictions));
-      nlohmann::json cell = {{"quantizer", q.label()},
-                             {"name", q.name()},
-                             {"params", params},
-                             {"bits", bits},
-                             {"top1", accuracy(eval.top1)},
-                             {"delta_top1", accuracy(eval.top1 - baseline.top1)},
-                             {"top1_agreement_with_fp32", eval.agreement_top1},
-                             {"top5_agreement_with_fp32", eval.agreement_top5}};
-      if (MetricEnabled(config, "top5")) {
-        cell["top5"] = accuracy(eval.top5);
-        cell["delta_top5"] = accuracy(eval.top5 - baseline.top5);
-      }
-      if (MetricEnabled(config, "weight_error")) {
-        cell["weight_mse"] = report.mse;
-        cell["sqnr_db"] = report.sqnr_db;
-      }
-      if (MetricEnabled(config, "levels")) cell["max_levels_used"] = report.max_levels_used;
-      if (MetricEnabled(config, "model_size")) {
-        cell["model_bytes"] = report.model_bytes;
-        cell["compression_vs_fp32"] = static_cast<double>(fp32_bytes) / report.model_bytes;
-        cell["quantized_weights"] = report.quantized_weights;
-        cell["effective_bits_per_weight"] = report.EffectiveBitsPerWeight();
-      }
-      if (packed) {
-        QB_ASSIGN_OR_RETURN(cell["packed"], RunPacked(network, kept, plan, test, batch, eval, baseline,
-                                                      config.packed(), fp32_bytes, model.fp32, accuracy));
-      }
-      if (MetricEnabled(config, "per_layer")) {
-        nlohmann::json layers = nlohmann::json::array();
-        for (const LayerReport& l : report.layers) {
-          layers.push_back({{"layer", l.layer},          {"bits", l.bits},       {"weights", l.weights},
-                            {"mse", l.mse},              {"sqnr_db", l.sqnr_db}, {"levels_used", l.levels_used},
-                            {"storage_bits", l.storage_bits}});
-        }
-        cell["layers"] = layers;
-      }
-      if (qat) {
-        cell["training"] = qat->record;
-        cell["training"]["weight_error_measured_against"] = "the trained latent fp32 weights";
-      }
-      cell["quantize_seconds"] = report.seconds;
-      cell["eval_seconds"] = eval.seconds;
-      cell["seconds"] = Seconds(cell_start);
-      cells.push_back(cell);
-      progress.Step(labeled ? absl::StrFormat("%s, %d bits: top-1 %.2f %%", q.label(), bits, 100 * eval.top1)
-                            : absl::StrFormat("%s, %d bits: top-1 agreement %.2f %%", q.label(), bits,
-                                              100 * eval.agreement_top1));
+  for (const SweepCell& todo : pending) {
+    if (options.stop != nullptr && options.stop->load()) {
+      outcome.stopped = true;
+      return outcome;
     }
+    // Another process (a resubmitted task next to a late one) may hold or have finished it.
+    absl::StatusOr<FileLock> running = FileLock::TryAcquire(store.RunningLockPath(todo.key));
+    if (absl::IsFailedPrecondition(running.status())) {
+      log(absl::StrCat("cell ", todo.key, " is being computed by another process; skipped"));
+      continue;
+    }
+    QB_RETURN_IF_ERROR(running.status());
+    QB_ASSIGN_OR_RETURN(std::optional<nlohmann::json> done, store.ReadCell(todo.key));
+    if (done.has_value() && done->value("code_version", "") == code_version) {
+      ++outcome.already_done;
+      continue;
+    }
+    const QuantizerSpec& q = config.quantizers(todo.quantizer_index);
+    absl::StatusOr<nlohmann::json> cell =
+        ComputeCell(config, q, todo.bits, model, network, test, baseline, activation_params, accuracy, fp32_bytes,
+                    threads, packed, options.cache_dir, log);
+    if (!cell.ok()) {
+      const std::string message = absl::StrCat(q.label(), ", ", todo.bits, " bits: ", cell.status().message());
+      (void)store.WriteFailure(todo.key, message);
+      return absl::Status(cell.status().code(), message);
+    }
+    QB_RETURN_IF_ERROR(store.WriteCell(todo, code_version, *cell));
+    // Safe to remove while held: whoever locks a fresh file next finds the cell written.
+    std::remove(store.RunningLockPath(todo.key).c_str());
+    ++outcome.computed;
+    const double top1 = (*cell)["top1"].is_null() ? 0.0 : (*cell)["top1"].get<double>();
+    progress.Step(labeled ? absl::StrFormat("%s, %d bits: top-1 %.2f %%", q.label(), todo.bits, 100 * top1)
+                          : absl::StrFormat("%s, %d bits: top-1 agreement %.2f %%", q.label(), todo.bits,
+                                            100 * (*cell)["top1_agreement_with_fp32"].get<double>()));
   }
-  result["cells"] = cells;
-  result["wall_seconds"] = Seconds(sweep_start);
-  return result;
+  return outcome;
+}
+
+absl::StatusOr<nlohmann::json> RunSweep(const Experiment& config, const SweepOptions& options) {
+  QB_ASSIGN_OR_RETURN(ShardOutcome outcome, RunSweepCells(config, options));
+  if (outcome.stopped) {
+    return absl::CancelledError(absl::StrCat("stopped after ", outcome.already_done + outcome.computed, " of ",
+                                             outcome.cells_in_shard, " cells; finished cells are kept in ",
+                                             outcome.work_dir, ": rerun the same command to resume"));
+  }
+  QB_ASSIGN_OR_RETURN(CellStore store, CellStore::OpenExisting(outcome.work_dir));
+  return MergeCells(store, CodeVersion(), options.allow_mixed_versions);
 }
 
 absl::Status WriteSweepResults(const nlohmann::json& sweep, const std::string& json_path) {
-  QB_RETURN_IF_ERROR(WriteFileAtomically(json_path, sweep.dump(2) + "\n"));
+  QB_ASSIGN_OR_RETURN(std::string text, DumpJson(sweep, 2, json_path));
+  QB_RETURN_IF_ERROR(WriteFileAtomically(json_path, {text, "\n"}));
   return WriteMarkdownAndFigures(sweep, json_path, PlotOptions{}, stderr);
 }
 

@@ -17,19 +17,21 @@
 #include "experiments/dataset_loader.h"
 #include "kernels/atomic_file.h"
 #include "kernels/status_macros.h"
+#include "kernels/file_lock.h"
 #include "networks/weight_cache.h"
 #include "training/image_set_data.h"
 #include "training/progress.h"
 #include "training/labeled_images_data.h"
 
 namespace quantbench {
-namespace {
 
-uint64_t Fnv1a64(const std::string& text) {
+uint64_t Fnv1a64(absl::string_view text) {
   uint64_t hash = 1469598103934665603ull;
   for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
   return hash;
 }
+
+namespace {
 
 nlohmann::json HistoryJson(const std::vector<EpochRecord>& epochs) {
   nlohmann::json out = nlohmann::json::array();
@@ -168,6 +170,9 @@ absl::StatusOr<TrainedWeights> TrainOrLoad(const Graph& graph, ParamStore start,
                                            const std::function<void(const std::string&)>& log) {
   const std::string path = JoinPath(cache_dir, absl::StrFormat("weights/%s-%016x.qbw", name, Fnv1a64(key)));
   const std::string sidecar = path + ".json";
+  // Concurrent sweep shards need the same net: the first trains under the lock, the others
+  // wait here and then load what it cached (released by the kernel even on kill -9).
+  QB_ASSIGN_OR_RETURN(FileLock training_lock, FileLock::Acquire(path + ".lock"));
   TrainedWeights result;
   absl::StatusOr<ParamStore> cached = LoadParamStore(path, key);
   if (cached.ok()) {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "datasets/image_set.h"
 #include "datasets/labeled_images.h"
 #include "experiments/experiment.pb.h"
@@ -28,6 +29,9 @@ namespace quantbench {
 
 // Bumped whenever the trainer's results change for the same recipe (cache keys include it).
 inline constexpr int kGraphTrainerVersion = 1;
+
+// 64-bit FNV-1a of a text: the names of cache files and sweep work directories.
+uint64_t Fnv1a64(absl::string_view text);
 
 // zlib CRC-32 of a buffer (any size; zlib itself takes 32-bit lengths), continuing `crc`:
 // the content identities in cache keys.

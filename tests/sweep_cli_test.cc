@@ -57,7 +57,8 @@ TEST(SweepCli, UnknownFlagAndBadThreads) {
   EXPECT_NE(RunSweep("--confg=x").exit_code, 0);
   CommandResult run = RunSweep("--config=x --threads=many");
   EXPECT_NE(run.exit_code, 0);
-  EXPECT_NE(run.output.find("--threads=many"), std::string::npos) << run.output;
+  // absl's flag parser names the flag and the value it refused.
+  EXPECT_NE(run.output.find("Illegal value 'many' specified for flag 'threads'"), std::string::npos) << run.output;
 }
 
 TEST(SweepCli, HelpExitsZero) {

@@ -102,7 +102,15 @@ TEST_F(SweepEndToEnd, TrainsSweepsAndWritesResults) {
   EXPECT_NE(markdown.find("| quantizer \\ bits | 2 | 4 | 8 |"), std::string::npos) << markdown;
   EXPECT_NE(markdown.find("| exponential |"), std::string::npos) << markdown;
 
-  // A second run with the same spec loads the cached weights and reproduces the baseline.
+  // The same command again resumes from the work directory: nothing is recomputed and the
+  // result is the same document.
+  auto resumed = RunSweep(config_, options_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ((*resumed)["cells"], (*sweep)["cells"]);
+  EXPECT_EQ((*resumed)["fp32"], (*sweep)["fp32"]);
+
+  // A run with a fresh work directory loads the cached weights and reproduces the baseline.
+  options_.work_dir = TestDir() + "/work_again";
   auto again = RunSweep(config_, options_);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE((*again)["fp32"]["weights"]["from_cache"].get<bool>());
@@ -115,6 +123,7 @@ TEST_F(SweepEndToEnd, TrainsSweepsAndWritesResults) {
     f.seekp(200);
     f.put('\x5a');
   }
+  options_.work_dir = TestDir() + "/work_retrained";
   auto retrained = RunSweep(config_, options_);
   ASSERT_TRUE(retrained.ok()) << retrained.status();
   EXPECT_FALSE((*retrained)["fp32"]["weights"]["from_cache"].get<bool>());
