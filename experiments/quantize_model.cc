@@ -124,6 +124,7 @@ absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const Para
       double w = source->values[i], q = result->values[i];
       layer_signal += w * w;
       layer_noise += (w - q) * (w - q);
+      layer_report.zeros += result->values[i] == 0.0f;
     }
     layer_report.mse = layer_report.weights ? layer_noise / layer_report.weights : 0.0;
     layer_report.sqnr_db = SqnrDb(layer_signal, layer_noise);
@@ -134,6 +135,7 @@ absl::StatusOr<ModelReport> QuantizeModel(const Quantizer& quantizer, const Para
     signal += layer_signal;
     noise += layer_noise;
     quantized_weights += layer_report.weights;
+    report.quantized_zeros += layer_report.zeros;
     report.quantized_storage_bits += result->storage_bits;
     if (kept != nullptr) {
       target->values = result->values;

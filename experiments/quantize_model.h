@@ -35,6 +35,10 @@ struct LayerReport {
   double sqnr_db = 0.0;
   int64_t levels_used = 0;  // most distinct levels one table (tensor or row) uses
   int64_t storage_bits = 0;
+  // Quantized weights that are exactly 0: the sparsity a ternary (or any zero-level) layer
+  // offers for skipped multiply-adds (the TTN paper's computation-reduction claim).
+  int64_t zeros = 0;
+  double Sparsity() const { return weights ? static_cast<double>(zeros) / weights : 0.0; }
 };
 
 struct ModelReport {
@@ -49,6 +53,10 @@ struct ModelReport {
   // really costs.
   int64_t quantized_weights = 0;
   int64_t quantized_storage_bits = 0;
+  int64_t quantized_zeros = 0;  // exact zeros among the quantized weights
+  double Sparsity() const {
+    return quantized_weights ? static_cast<double>(quantized_zeros) / quantized_weights : 0.0;
+  }
   double EffectiveBitsPerWeight() const {
     return quantized_weights ? static_cast<double>(quantized_storage_bits) / quantized_weights : 0.0;
   }

@@ -89,5 +89,34 @@ TEST(QuantizeModel, KeepsQuantizerOutputAndCountsEffectiveBits) {
   EXPECT_DOUBLE_EQ(report->EffectiveBitsPerWeight(), static_cast<double>(storage) / weights);
 }
 
+TEST(QuantizeModel, CountsZerosPerLayerAndOverall) {
+  ParamStore original = SmallNet(), quantized;
+  // The TTN threshold at 0.3·max|W| zeroes a sizeable, layer-dependent share of the weights.
+  auto quantizer = QuantizerRegistry::Global().Create(
+      "ternary", {{"method", "statistical"}, {"threshold_ratio", "0.3"}});
+  ASSERT_TRUE(quantizer.ok()) << quantizer.status();
+  auto plan = PlanLayers(original, LayerSelection(), 2);
+  ASSERT_TRUE(plan.ok());
+  (*plan)[1].bits = 0;  // dw stays fp32 and must not count
+  auto report = QuantizeModel(**quantizer, original, *plan, &quantized);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->layers.size(), 3u);
+  int64_t zeros = 0, weights = 0;
+  for (const LayerReport& layer : report->layers) {
+    const Parameter* q = quantized.Find(layer.layer + ".weight");
+    ASSERT_NE(q, nullptr);
+    int64_t layer_zeros = 0;
+    for (float v : q->values) layer_zeros += v == 0.0f;
+    EXPECT_EQ(layer.zeros, layer_zeros) << layer.layer;
+    EXPECT_GT(layer.zeros, 0) << layer.layer;
+    EXPECT_LT(layer.zeros, layer.weights) << layer.layer;
+    EXPECT_DOUBLE_EQ(layer.Sparsity(), static_cast<double>(layer_zeros) / layer.weights);
+    zeros += layer_zeros;
+    weights += layer.weights;
+  }
+  EXPECT_EQ(report->quantized_zeros, zeros);
+  EXPECT_DOUBLE_EQ(report->Sparsity(), static_cast<double>(zeros) / weights);
+}
+
 }  // namespace
 }  // namespace quantbench

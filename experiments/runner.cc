@@ -157,6 +157,7 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
     cell["compression_vs_fp32"] = static_cast<double>(fp32_bytes) / report.model_bytes;
     cell["quantized_weights"] = report.quantized_weights;
     cell["effective_bits_per_weight"] = report.EffectiveBitsPerWeight();
+    cell["weight_sparsity"] = report.Sparsity();
   }
   if (packed) {
     QB_ASSIGN_OR_RETURN(cell["packed"], RunPacked(network, kept, plan, test, batch, eval, baseline,
@@ -167,7 +168,7 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
     for (const LayerReport& l : report.layers) {
       layers.push_back({{"layer", l.layer},          {"bits", l.bits},       {"weights", l.weights},
                         {"mse", l.mse},              {"sqnr_db", l.sqnr_db}, {"levels_used", l.levels_used},
-                        {"storage_bits", l.storage_bits}});
+                        {"storage_bits", l.storage_bits}, {"sparsity", l.Sparsity()}});
     }
     cell["layers"] = layers;
   }
