@@ -26,9 +26,13 @@ std::string Preamble(const SlurmSubmission& s, const std::string& name, const st
   if (!s.partition.empty()) absl::StrAppend(&out, "#SBATCH --partition=", s.partition, "\n");
   if (!s.time_limit.empty()) absl::StrAppend(&out, "#SBATCH --time=", s.time_limit, "\n");
   absl::StrAppend(&out, "#SBATCH --output=", s.work_dir, "/slurm/", log, "\n");
-  absl::StrAppend(&out, "export BUILD_WORKSPACE_DIRECTORY=", ShellQuote(s.workspace), "\n");
-  absl::StrAppend(&out, "export BUILD_WORKING_DIRECTORY=", ShellQuote(s.workspace), "\n");
   return out;
+}
+
+// After the last #SBATCH line (sbatch stops reading directives at the first command).
+std::string Environment(const SlurmSubmission& s) {
+  return absl::StrCat("export BUILD_WORKSPACE_DIRECTORY=", ShellQuote(s.workspace), "\n",
+                      "export BUILD_WORKING_DIRECTORY=", ShellQuote(s.workspace), "\n");
 }
 
 // Runs `command` through /bin/sh, returning its stdout; a non-zero exit is an error with it.
@@ -70,6 +74,7 @@ std::string ShellQuote(const std::string& word) {
 std::string ArraySpec(const std::vector<int>& shards) {
   bool contiguous = !shards.empty();
   for (size_t i = 1; i < shards.size(); ++i) contiguous &= shards[i] == shards[i - 1] + 1;
+  if (contiguous && shards.size() == 1) return absl::StrCat(shards.front());
   if (contiguous) return absl::StrCat(shards.front(), "-", shards.back());
   return absl::StrJoin(shards, ",");
 }
@@ -78,6 +83,7 @@ std::string ArrayScript(const SlurmSubmission& s) {
   std::string out = Preamble(s, s.job_name, "shard-%A_%a.log");
   absl::StrAppend(&out, "#SBATCH --array=", ArraySpec(s.shards_to_run), "\n");
   absl::StrAppend(&out, "#SBATCH --cpus-per-task=", s.cpus_per_task, "\n");
+  absl::StrAppend(&out, Environment(s));
   absl::StrAppend(&out, "# Shard i of ", s.shards, " computes the cells whose index % ", s.shards,
                   " == i and skips those already in the work directory.\n");
   absl::StrAppend(&out, "exec ", CommandLine(s.sweep_command), " --shard=\"$SLURM_ARRAY_TASK_ID/", s.shards, "\"\n");
@@ -86,7 +92,7 @@ std::string ArrayScript(const SlurmSubmission& s) {
 
 std::string MergeScript(const SlurmSubmission& s) {
   std::string out = Preamble(s, s.job_name + "-merge", "merge-%j.log");
-  absl::StrAppend(&out, "#SBATCH --cpus-per-task=1\n");
+  absl::StrAppend(&out, "#SBATCH --cpus-per-task=1\n", Environment(s));
   absl::StrAppend(&out, "exec ", CommandLine(s.sweep_command), " --merge\n");
   return out;
 }

@@ -19,6 +19,7 @@ PACKAGES=(
   libexpat1-dev            # //experiments:plots_test parses the SVGs
   dataset-fashion-mnist    # the default experiment's data
   python3-torchvision python3-onnx   # tools/export_torchvision.py (parity references; tests only)
+  slurm-wlm munge          # .ci/checks.d/slurm.sh: a one-node SLURM cluster on loopback for the sharded sweep test
 )
 
 if [ "$(id -u)" -eq 0 ]; then
