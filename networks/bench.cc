@@ -33,6 +33,14 @@
 // activations, timed alternately in the same process (--rounds), plus the top-1 agreement of
 // the packed runs with the simulated one on the bench input and the packed weight bytes.
 //
+// --ort_int8[=MODEL]: the baseline a user of int8 inference would pick: onnxruntime's own int8
+// execution (QLinearConv, static activation scales) of MODEL (default
+// ../shared/data/onnx/mobilenetv2-12-int8/model.onnx), against the --packed_bits comparison
+// above (default 8,4; arch mobilenet_v2, batches 1,32) on the same weights: the file's int8
+// weights dequantized and bound by order into the BatchNorm-folded architecture, then
+// quantized per channel again at each width (at 8 bits that reproduces the file's grid up to
+// the min-max range). onnxruntime runs in its own process after ours in every round.
+//
 // --cell: ResNet-50 (ONNX weights), one sweep cell the way experiments/runner.cc does it:
 // copy the fp32 store, quantize every weight tensor with QuantizerRegistry's 'exponential'
 // (default: per-tensor MSE-optimal base, zero level) at --cell_bits, the per-weight statistics
@@ -59,8 +67,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "networks/architecture.h"
+#include "networks/fold_batchnorm.h"
 #include "networks/graph.h"
 #include "networks/graph_network.h"
 #include "networks/onnx.pb.h"
@@ -94,7 +104,10 @@ struct Options {
   int cell_bits = 4;
   int cell_repeats = 2;
   bool cell_whatif = false;
-  int packed_bits = 0;  // > 0: the packed-vs-oneDNN comparison
+  std::vector<int> packed_bits;  // non-empty: the packed-vs-oneDNN comparison, per width
+  // Non-empty: the packed comparison binds its weights by order from this int8 QLinearConv
+  // file (BatchNorm folded) and also times onnxruntime's own int8 execution of it.
+  std::string ort_int8_model;
   bool archs_given = false, batches_given = false;
   std::string reference_dir;
   std::string workspace;
@@ -106,8 +119,9 @@ constexpr char kUsage[] =
     "       bench --cell [--cell_images=100] [--cell_batch=25] [--cell_bits=4] "
     "[--cell_repeats=2] [--cell_whatif]\n"
     "             [--threads=N]\n"
-    "       bench --packed_bits=4 [--archs=resnet50] [--batches=1] [--rounds=R] [--seconds=S] "
-    "[--plan]\n";
+    "       bench --packed_bits=4[,8..] [--archs=resnet50] [--batches=1] [--rounds=R] [--seconds=S] "
+    "[--plan]\n"
+    "       bench --ort_int8[=MODEL.onnx] [--packed_bits=8,4] [--batches=1,32] [--threads=N]\n";
 
 bool Exists(const std::string& path) { return std::ifstream(path, std::ios::binary).good(); }
 
@@ -171,7 +185,17 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     } else if (key == "--cell_whatif") {
       o.cell_whatif = true;
     } else if (key == "--packed_bits") {
-      s = to_int(&o.packed_bits);
+      o.packed_bits.clear();
+      for (absl::string_view b : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+        const int v = std::atoi(std::string(b).c_str());
+        if (v < 1 || v > 8) {
+          return absl::InvalidArgumentError(absl::StrCat("--packed_bits: bad width '", b, "' (1..8)"));
+        }
+        o.packed_bits.push_back(v);
+      }
+      if (o.packed_bits.empty()) s = absl::InvalidArgumentError("--packed_bits: expected 1..8, e.g. 8,4");
+    } else if (key == "--ort_int8") {
+      o.ort_int8_model = value.empty() ? "DEFAULT" : value;
     } else if (key == "--reference_dir") {
       o.reference_dir = value;
     } else if (key == "--help" || key == "-h") {
@@ -182,7 +206,16 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     }
     if (!s.ok()) return s;
   }
-  if (o.packed_bits > 0) {
+  if (!o.ort_int8_model.empty()) {
+    if (o.packed_bits.empty()) o.packed_bits = {8, 4};
+    if (!o.archs_given) o.archs = {"mobilenet_v2"};
+    if (!o.batches_given) o.batches = {1, 32};
+    o.archs_given = o.batches_given = true;
+    if (o.archs.size() != 1) {
+      return absl::InvalidArgumentError("--ort_int8: one --archs entry, the file's architecture");
+    }
+  }
+  if (!o.packed_bits.empty()) {
     if (!o.archs_given) o.archs = {"resnet50"};
     if (!o.batches_given) o.batches = {1};
   }
@@ -194,6 +227,9 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
   if (o.workspace.empty()) {
     char cwd[4096];
     o.workspace = getcwd(cwd, sizeof(cwd)) != nullptr ? cwd : ".";
+  }
+  if (o.ort_int8_model == "DEFAULT") {
+    o.ort_int8_model = o.workspace + "/../shared/data/onnx/mobilenetv2-12-int8/model.onnx";
   }
   return o;
 }
@@ -230,6 +266,26 @@ absl::StatusOr<Model> LoadModel(const std::string& arch, const Options& o) {
   }
   QB_ASSIGN_OR_RETURN(OnnxBindingReport report,
                       ImportOnnxWeights(path, OnnxBindingRule::kByName, m.store.get(), bind));
+  std::fprintf(stderr, "bench: %s: %s\n", arch.c_str(), report.Summary().c_str());
+  m.onnx = path;
+  return m;
+}
+
+// The architecture with BatchNorm folded and the weights of an int8 QLinearConv file bound by
+// order (dequantized), as experiments/ does for configs/mobilenetv2_int8_val1300.pbtxt.
+absl::StatusOr<Model> LoadInt8OnnxModel(const std::string& arch, const std::string& path) {
+  if (!Exists(path)) {
+    return absl::NotFoundError(absl::StrCat("--ort_int8: ", path,
+                                            " is missing (the Model Zoo mobilenetv2-12-int8 file; "
+                                            "pass --ort_int8=PATH)"));
+  }
+  Model m;
+  QB_ASSIGN_OR_RETURN(m.graph, ArchitectureRegistry::Global().Build(arch, ArchitectureOptions{}));
+  QB_ASSIGN_OR_RETURN(ParamStore store, InitGraphParams(m.graph, /*seed=*/1));
+  m.store = std::make_unique<ParamStore>(std::move(store));
+  QB_RETURN_IF_ERROR(FoldBatchNormIntoConvs(&m.graph, m.store.get()));
+  QB_ASSIGN_OR_RETURN(OnnxBindingReport report,
+                      ImportOnnxWeights(path, OnnxBindingRule::kByOrder, m.store.get()));
   std::fprintf(stderr, "bench: %s: %s\n", arch.c_str(), report.Summary().c_str());
   m.onnx = path;
   return m;
@@ -668,101 +724,140 @@ std::vector<int> Top1(const std::vector<float>& probs, int classes) {
 }
 
 absl::Status RunPackedComparison(const Options& o) {
-  std::printf("packed %d-bit (linear, per_channel) vs oneDNN fp32; %d thread(s); packed kernels: %s\n",
-              o.packed_bits, o.threads, KernelIsaName(ActiveKernelIsa()));
+  const bool vs_ort_int8 = !o.ort_int8_model.empty();
+  std::printf("packed (linear, per_channel) vs oneDNN fp32%s; %d thread(s); packed kernels: %s\n",
+              vs_ort_int8 ? " and onnxruntime int8 (QLinearConv) on the same file" : "", o.threads,
+              KernelIsaName(ActiveKernelIsa()));
+  Ort ort;
+  if (vs_ort_int8) {
+    ort = FindOrt(o);
+    if (!ort.available) std::fprintf(stderr, "bench: onnxruntime side skipped: %s\n", ort.why_not.c_str());
+  }
   QB_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> quantizer,
                       QuantizerRegistry::Global().Create("linear", {{"granularity", "per_channel"}}));
-  QB_RETURN_IF_ERROR(quantizer->CheckBits(o.packed_bits));
+  for (int bits : o.packed_bits) QB_RETURN_IF_ERROR(quantizer->CheckBits(bits));
   struct Row {
     std::string arch;
+    int bits;
     int batch;
-    Timing fp32, packed_f32, packed_i8;
+    Timing fp32, packed_f32, packed_i8, ort_i8;
+    bool has_ort = false;
     double agree_f32 = 0, agree_i8 = 0;
     int64_t packed_bytes = 0, fp32_weight_bytes = 0;
   };
   std::vector<Row> rows;
   for (const std::string& arch : o.archs) {
-    QB_ASSIGN_OR_RETURN(Model m, LoadModel(arch, o));
-    std::vector<std::pair<std::string, QuantizedTensor>> tensors;
-    int64_t fp32_weight_bytes = 0;
-    for (Parameter& p : m.store->parameters()) {
-      if (p.kind != Parameter::kWeight) continue;
-      QB_ASSIGN_OR_RETURN(QuantizedTensor q,
-                          quantizer->Quantize(WeightView{p.name, p.shape, p.values}, o.packed_bits));
-      fp32_weight_bytes += 4 * static_cast<int64_t>(p.values.size());
-      p.values = q.values;
-      tensors.push_back({p.name, std::move(q)});
-    }
-    std::vector<PackedParam> params;
-    for (const auto& [name, q] : tensors) params.push_back({name, &q, o.packed_bits});
-    for (int batch : o.batches) {
-      SetNumThreads(o.threads);
-      QB_ASSIGN_OR_RETURN(std::unique_ptr<GraphNetwork> net,
-                          GraphNetwork::Create(m.graph, m.store.get(), batch));
-      Row row{arch, batch};
-      row.fp32_weight_bytes = fp32_weight_bytes;
-      // Agreement on the bench input: one Forward per mode.
-      const size_t in = static_cast<size_t>(m.graph.input.NumElements());
-      const std::vector<float> input = BenchInput(batch * in);
-      std::vector<float> probs(static_cast<size_t>(batch) * net->num_classes());
-      QB_RETURN_IF_ERROR(net->Forward(input, batch, absl::MakeSpan(probs)));
-      const std::vector<int> simulated_top1 = Top1(probs, net->num_classes());
-      auto agreement = [&]() -> absl::StatusOr<double> {
+    for (int bits : o.packed_bits) {
+      Model m;
+      if (vs_ort_int8) {
+        QB_ASSIGN_OR_RETURN(m, LoadInt8OnnxModel(arch, o.ort_int8_model));
+      } else {
+        QB_ASSIGN_OR_RETURN(m, LoadModel(arch, o));
+      }
+      std::vector<std::pair<std::string, QuantizedTensor>> tensors;
+      int64_t fp32_weight_bytes = 0;
+      for (Parameter& p : m.store->parameters()) {
+        if (p.kind != Parameter::kWeight) continue;
+        QB_ASSIGN_OR_RETURN(QuantizedTensor q,
+                            quantizer->Quantize(WeightView{p.name, p.shape, p.values}, bits));
+        fp32_weight_bytes += 4 * static_cast<int64_t>(p.values.size());
+        p.values = q.values;
+        tensors.push_back({p.name, std::move(q)});
+      }
+      std::vector<PackedParam> params;
+      for (const auto& [name, q] : tensors) params.push_back({name, &q, bits});
+      for (int batch : o.batches) {
+        SetNumThreads(o.threads);
+        QB_ASSIGN_OR_RETURN(std::unique_ptr<GraphNetwork> net,
+                            GraphNetwork::Create(m.graph, m.store.get(), batch));
+        Row row{arch, bits, batch};
+        row.fp32_weight_bytes = fp32_weight_bytes;
+        // Agreement on the bench input: one Forward per mode.
+        const size_t in = static_cast<size_t>(m.graph.input.NumElements());
+        const std::vector<float> input = BenchInput(batch * in);
+        std::vector<float> probs(static_cast<size_t>(batch) * net->num_classes());
         QB_RETURN_IF_ERROR(net->Forward(input, batch, absl::MakeSpan(probs)));
-        const std::vector<int> top = Top1(probs, net->num_classes());
-        int same = 0;
-        for (size_t i = 0; i < top.size(); ++i) same += top[i] == simulated_top1[i];
-        return static_cast<double>(same) / top.size();
-      };
-      for (int round = 1; round <= o.rounds; ++round) {
-        net->UseSimulatedWeights();
-        QB_ASSIGN_OR_RETURN(Timing fp32, TimeOurs(*net, batch, o.seconds));
-        QB_RETURN_IF_ERROR(net->UsePackedWeights(params, GemmActivations::kFloat));
-        if (round == 1) {
-          row.packed_bytes = net->packed_weight_bytes();
-          QB_ASSIGN_OR_RETURN(row.agree_f32, agreement());
-          if (o.plan) {
-            for (const std::string& line : net->DescribePlan()) std::printf("  %s\n", line.c_str());
-          }
-        }
-        QB_ASSIGN_OR_RETURN(Timing packed_f32, TimeOurs(*net, batch, o.seconds));
-        QB_RETURN_IF_ERROR(net->UsePackedWeights(params, GemmActivations::kInt8));
-        if (round == 1) {
-          QB_ASSIGN_OR_RETURN(row.agree_i8, agreement());
-        }
-        QB_ASSIGN_OR_RETURN(Timing packed_i8, TimeOurs(*net, batch, o.seconds));
-        std::fprintf(stderr,
-                     "bench: round %d %s batch %d median ms: oneDNN fp32 %.2f, packed fp32-act "
-                     "%.2f, packed int8-act %.2f\n",
-                     round, arch.c_str(), batch, fp32.median_ms, packed_f32.median_ms,
-                     packed_i8.median_ms);
+        const std::vector<int> simulated_top1 = Top1(probs, net->num_classes());
+        auto agreement = [&]() -> absl::StatusOr<double> {
+          QB_RETURN_IF_ERROR(net->Forward(input, batch, absl::MakeSpan(probs)));
+          const std::vector<int> top = Top1(probs, net->num_classes());
+          int same = 0;
+          for (size_t i = 0; i < top.size(); ++i) same += top[i] == simulated_top1[i];
+          return static_cast<double>(same) / top.size();
+        };
         auto keep_best = [&](Timing* best, const Timing& t) {
           if (t.MedianImagesPerSecond(batch) > best->MedianImagesPerSecond(batch)) *best = t;
         };
-        keep_best(&row.fp32, fp32);
-        keep_best(&row.packed_f32, packed_f32);
-        keep_best(&row.packed_i8, packed_i8);
+        for (int round = 1; round <= o.rounds; ++round) {
+          net->UseSimulatedWeights();
+          QB_ASSIGN_OR_RETURN(Timing fp32, TimeOurs(*net, batch, o.seconds));
+          QB_RETURN_IF_ERROR(net->UsePackedWeights(params, GemmActivations::kFloat));
+          if (round == 1) {
+            row.packed_bytes = net->packed_weight_bytes();
+            QB_ASSIGN_OR_RETURN(row.agree_f32, agreement());
+            if (o.plan) {
+              for (const std::string& line : net->DescribePlan()) std::printf("  %s\n", line.c_str());
+            }
+          }
+          QB_ASSIGN_OR_RETURN(Timing packed_f32, TimeOurs(*net, batch, o.seconds));
+          QB_RETURN_IF_ERROR(net->UsePackedWeights(params, GemmActivations::kInt8));
+          if (round == 1) {
+            QB_ASSIGN_OR_RETURN(row.agree_i8, agreement());
+          }
+          QB_ASSIGN_OR_RETURN(Timing packed_i8, TimeOurs(*net, batch, o.seconds));
+          std::fprintf(stderr,
+                       "bench: round %d %s %d-bit batch %d median ms: oneDNN fp32 %.2f, packed "
+                       "fp32-act %.2f, packed int8-act %.2f\n",
+                       round, arch.c_str(), bits, batch, fp32.median_ms, packed_f32.median_ms,
+                       packed_i8.median_ms);
+          keep_best(&row.fp32, fp32);
+          keep_best(&row.packed_f32, packed_f32);
+          keep_best(&row.packed_i8, packed_i8);
+          if (!ort.available) continue;
+          // onnxruntime's process runs after ours, never concurrently.
+          auto t = TimeOrt(ort, o.ort_int8_model, batch, o.threads, o.seconds, m.graph.input.c,
+                           m.graph.input.h);
+          if (!t.ok()) {
+            std::fprintf(stderr, "bench: onnxruntime int8 failed: %s\n", t.status().ToString().c_str());
+            continue;
+          }
+          std::fprintf(stderr, "bench: round %d onnxruntime int8 %s batch %d median ms %.2f\n", round,
+                       arch.c_str(), batch, t->median_ms);
+          keep_best(&row.ort_i8, *t);
+          row.has_ort = true;
+        }
+        rows.push_back(row);
       }
-      rows.push_back(row);
     }
   }
-  std::printf("\n| arch | batch | threads | oneDNN fp32 img/s | packed %d-bit fp32-act img/s | ratio "
-              "| packed %d-bit int8-act img/s | ratio | top-1 agreement fp32-act / int8-act | "
+  std::printf("\n| arch | W bits | batch | threads | oneDNN fp32 img/s | packed fp32-act img/s | ratio "
+              "| packed int8-act img/s | ratio |%s top-1 agreement fp32-act / int8-act | "
               "weights MB packed / fp32 |\n",
-              o.packed_bits, o.packed_bits);
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+              vs_ort_int8 ? " onnxruntime int8 img/s | packed int8-act / ort int8 |" : "");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s---|---|\n", vs_ort_int8 ? "---:|---:|" : "");
   for (const Row& r : rows) {
     const double base = r.fp32.MedianImagesPerSecond(r.batch);
     const double f = r.packed_f32.MedianImagesPerSecond(r.batch);
     const double i8 = r.packed_i8.MedianImagesPerSecond(r.batch);
-    std::printf("| %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f / %.3f | %.2f / %.2f |\n",
-                r.arch.c_str(), r.batch, o.threads, base, f, f / base, i8, i8 / base, r.agree_f32,
-                r.agree_i8, r.packed_bytes / 1e6, r.fp32_weight_bytes / 1e6);
+    std::string ort_cells;
+    if (vs_ort_int8) {
+      ort_cells = r.has_ort ? absl::StrFormat(" %.2f | **%.2f** |", r.ort_i8.MedianImagesPerSecond(r.batch),
+                                              i8 / r.ort_i8.MedianImagesPerSecond(r.batch))
+                            : " n/a | n/a |";
+    }
+    std::printf("| %s | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f |%s %.3f / %.3f | %.2f / %.2f |\n",
+                r.arch.c_str(), r.bits, r.batch, o.threads, base, f, f / base, i8, i8 / base,
+                ort_cells.c_str(), r.agree_f32, r.agree_i8, r.packed_bytes / 1e6,
+                r.fp32_weight_bytes / 1e6);
   }
   std::printf("\nimg/s = batch / median Forward time, best of %d alternating round(s) of %g s. "
               "ratio = packed / oneDNN fp32 (> 1: packed is faster). Agreement: top-1 of the "
-              "packed runs vs the simulated run on the bench input.\n",
-              o.rounds, o.seconds);
+              "packed runs vs the simulated run on the bench input.%s\n",
+              o.rounds, o.seconds,
+              vs_ort_int8 ? " onnxruntime int8: its own QLinearConv execution of the file our weights "
+                            "were bound from (static activation scales), timed in its own process "
+                            "after ours in each round."
+                          : "");
   return absl::OkStatus();
 }
 
@@ -775,7 +870,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: %s\n", std::string(options.status().message()).c_str());
     return 2;
   }
-  const absl::Status status = options->packed_bits > 0 ? quantbench::RunPackedComparison(*options)
+  const absl::Status status = !options->packed_bits.empty() ? quantbench::RunPackedComparison(*options)
                               : options->cell         ? quantbench::RunCell(*options)
                                                       : quantbench::RunLatencyTable(*options);
   if (!status.ok()) {
