@@ -1,8 +1,9 @@
 // bazel run //experiments:ecr -- --output=results/ecr_fashion.json results/a.json results/b.json ...
 //
 // Reads labelled sweep results of one task at several network sizes and writes the resiliency
-// paper's effective compression ratio for every cell (experiments/ecr.h): JSON plus Markdown
-// beside it. One line on stderr and a non-zero exit on any error; nothing is written then.
+// paper's effective compression ratio for every cell (experiments/ecr.h) and the accuracy-vs-size
+// curves with mean ± std over seed repeats (experiments/size_curves.h, key "size_curves"): JSON
+// plus Markdown beside it. One line on stderr and a non-zero exit on any error; nothing is written then.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "datasets/paths.h"
 #include "experiments/ecr.h"
 #include "experiments/result_files.h"
+#include "experiments/size_curves.h"
 #include "kernels/atomic_file.h"
 
 namespace {
@@ -48,10 +50,14 @@ int main(int argc, char** argv) {
   }
   auto report = quantbench::EffectiveCompression(sweeps, names);
   if (!report.ok()) return Fail(std::string(report.status().message()));
+  auto curves = quantbench::SizeCurves(sweeps, names);
+  if (!curves.ok()) return Fail(std::string(curves.status().message()));
+  (*report)["size_curves"] = *curves;
   absl::Status written = quantbench::WriteFileAtomically(output, report->dump(2) + "\n");
   if (written.ok()) {
     written = quantbench::WriteFileAtomically(quantbench::MarkdownPathFor(output),
-                                              quantbench::EffectiveCompressionMarkdown(*report));
+                                              quantbench::EffectiveCompressionMarkdown(*report) + "\n" +
+                                                  quantbench::SizeCurvesMarkdown(*curves));
   }
   if (!written.ok()) return Fail(std::string(written.message()));
   std::printf("wrote %s and %s\n", output.c_str(), quantbench::MarkdownPathFor(output).c_str());
