@@ -11,7 +11,8 @@
 
 namespace quantbench {
 
-// Writes the concatenation of `pieces` to a uniquely named temporary file beside `path`,
+// Writes the concatenation of `pieces` to a uniquely named temporary file beside `path`
+// (`<path>.tmp.<host>.<pid>.<n>`; such files of dead writers on this host are removed first),
 // fsyncs and closes it, then renames it over `path`. Creates missing parent directories. On
 // any error the temporary file is removed and `path` is untouched; the error's code comes from
 // errno and its message names the file. Pieces avoid copying large payloads into one buffer.

@@ -2,7 +2,7 @@
 # The sweep on a real (single-node) SLURM cluster on this machine's loopback (issue #15):
 # starts munged, slurmctld and slurmd with a generated minimal slurm.conf (one node with this
 # machine's CPUs, one partition), waits for the node to be idle, then
-#   1. submits a small sweep (Fashion-MNIST MLP, four quantizers, limited test images) through
+#   1. submits a small sweep (tests/small_mlp_sweep.pbtxt: Fashion-MNIST MLP, four quantizers) through
 #      `sweep --slurm` (a job array + a merge job with --dependency=afterok) and checks the
 #      merged JSON equals the single-process sweep's cell for cell, timings aside;
 #   2. submits it again into a fresh work directory, scancels one array task mid-run (and the
@@ -95,22 +95,7 @@ done
 [ "$state" = "idle" ] || skip "node $NODE not idle after 60 s (state '$state'): $(tail -n 3 "$T/slurmd.log" 2> /dev/null | tr '\n' ' ')"
 echo "slurm: cluster up: node $NODE, $CPUS CPUs, partition ci"
 
-cat > "$T/slurm_ci.pbtxt" <<'CONFIG'
-name: "slurm_ci"
-network {
-  architecture: "mlp"
-  mlp { hidden: [128] }
-  train { data { limit: 12000 } epochs: 3 batch_size: 50 learning_rate: 0.05 }
-}
-dataset { limit: 10000 preprocessing { mean: 0.286 std: 0.353 } }
-quantizers { name: "linear" }
-quantizers { name: "exponential" }
-quantizers { name: "kmeans" }
-quantizers { name: "ternary" bits: [2] }
-bits: [2, 3, 4, 6]
-seed: 7
-threads: 1
-CONFIG
+cp tests/small_mlp_sweep.pbtxt "$T/slurm_ci.pbtxt"
 
 # Waits (bounded) until none of our jobs is in the queue.
 wait_queue() {
@@ -125,20 +110,20 @@ wait_queue() {
 }
 
 start=$(date +%s)
-"$SWEEP" --config="$T/slurm_ci.pbtxt" --cache_dir="$T/single_cache" --output="$T/single/slurm_ci.json" \
+"$SWEEP" --config="$T/slurm_ci.pbtxt" --cache_dir="$T/single_cache" --output="$T/single/small_mlp_sweep.json" \
   > /dev/null 2> "$T/single.log" || { cat "$T/single.log"; fail "single-process sweep"; }
 echo "slurm: single-process sweep: $(( $(date +%s) - start )) s"
 
 # 1. The whole sweep through --slurm: 4 shards (2 run at a time on 2 CPUs), then the merge.
 start=$(date +%s)
-common=(--config="$T/slurm_ci.pbtxt" --cache_dir="$T/cache" --output="$T/out/slurm_ci.json" --shards=4 --slurm_partition=ci --slurm_time=00:10:00)
+common=(--config="$T/slurm_ci.pbtxt" --cache_dir="$T/cache" --output="$T/out/small_mlp_sweep.json" --shards=4 --slurm_partition=ci --slurm_time=00:10:00)
 "$SWEEP" "${common[@]}" --work_dir="$T/work1" --slurm > "$T/submit1.log" 2>&1 || { cat "$T/submit1.log"; fail "sweep --slurm (submission)"; }
 cat "$T/submit1.log"
 if wait_queue 120; then
-  if [ -s "$T/out/slurm_ci.json" ] && diff_out=$(python3 "$COMPARE" "$T/single/slurm_ci.json" "$T/out/slurm_ci.json"); then
+  if [ -s "$T/out/small_mlp_sweep.json" ] && diff_out=$(python3 "$COMPARE" "$T/single/small_mlp_sweep.json" "$T/out/small_mlp_sweep.json"); then
     pass "merged SLURM result equals the single-process sweep cell for cell ($(( $(date +%s) - start )) s)"
   else
-    fail "merged SLURM result differs or is missing: ${diff_out:-no $T/out/slurm_ci.json}"; tail -n 5 "$T"/work1/slurm/*.log
+    fail "merged SLURM result differs or is missing: ${diff_out:-no $T/out/small_mlp_sweep.json}"; tail -n 5 "$T"/work1/slurm/*.log
   fi
 else
   fail "jobs still queued after 180 s"; squeue; tail -n 5 "$T"/work1/slurm/*.log
@@ -146,7 +131,7 @@ fi
 if [ "$failed" -gt 0 ]; then echo "$passed passed, $failed failed"; exit 1; fi
 
 # 2. Again in a fresh work directory (weights now cached): cancel one array task mid-run.
-rm -f "$T/out/slurm_ci.json"
+rm -f "$T/out/small_mlp_sweep.json"
 "$SWEEP" "${common[@]}" --work_dir="$T/work2" --slurm > "$T/submit2.log" 2>&1 || { cat "$T/submit2.log"; fail "second submission"; }
 array=$(grep -oE 'array job [0-9]+' "$T/submit2.log" | cut -d' ' -f3)
 merge=$(grep -oE 'merge job [0-9]+' "$T/submit2.log" | cut -d' ' -f3)
@@ -165,7 +150,7 @@ scancel "$merge" 2> /dev/null
 wait_queue 120 || fail "jobs still queued after the cancel"
 "$SWEEP" --status="$T/work2" | tee "$T/status2.log"
 missing=$(grep -oE '[0-9]+ pending' "$T/status2.log" | cut -d' ' -f1)
-[ -e "$T/out/slurm_ci.json" ] && fail "a result was merged although a task was cancelled"
+[ -e "$T/out/small_mlp_sweep.json" ] && fail "a result was merged although a task was cancelled"
 if [ "${missing:-0}" -gt 0 ]; then
   pass "the cancelled task left $missing cells missing and no merged result"
 else
@@ -189,7 +174,7 @@ if wait_queue 120; then
   else
     fail "$changed finished cell files were rewritten, $new new (expected ${missing:-0})"
   fi
-  if [ -s "$T/out/slurm_ci.json" ] && diff_out=$(python3 "$COMPARE" "$T/single/slurm_ci.json" "$T/out/slurm_ci.json"); then
+  if [ -s "$T/out/small_mlp_sweep.json" ] && diff_out=$(python3 "$COMPARE" "$T/single/small_mlp_sweep.json" "$T/out/small_mlp_sweep.json"); then
     pass "the result after cancel + resubmission equals the single-process sweep"
   else
     fail "result after resubmission differs or is missing: ${diff_out:-no file}"
