@@ -104,6 +104,35 @@ std::string QuantizerBitsTable(const nlohmann::json& cells, const std::string& c
 
 namespace {
 
+// Per-layer sparsity of the ternary cells (the TTN paper's computation-reduction figure): rows
+// are layers, columns the cells of the ternary and residual_expansion quantizers.
+std::string PerLayerSparsityTable(const nlohmann::json& sweep) {
+  std::vector<const nlohmann::json*> cells;
+  for (const auto& c : sweep["cells"]) {
+    const std::string name = c.value("name", "");
+    if ((name == "ternary" || name == "residual_expansion") && c.contains("layers")) cells.push_back(&c);
+  }
+  if (cells.empty()) return "";
+  std::string out = "\n### Per-layer weight sparsity (%), ternary cells\n\n| layer |";
+  std::string rule = "|---|";
+  for (const nlohmann::json* c : cells) {
+    absl::StrAppend(&out, " ", (*c)["quantizer"].get<std::string>(), " |");
+    rule += "---:|";
+  }
+  absl::StrAppend(&out, "\n", rule, "\n");
+  const nlohmann::json& first = (*cells[0])["layers"];
+  for (size_t i = 0; i < first.size(); ++i) {
+    absl::StrAppend(&out, "| ", first[i]["layer"].get<std::string>(), " |");
+    for (const nlohmann::json* c : cells) {
+      const nlohmann::json& layers = (*c)["layers"];
+      const bool has = i < layers.size() && layers[i].contains("sparsity");
+      absl::StrAppend(&out, " ", has ? absl::StrFormat("%.2f", 100 * layers[i]["sparsity"].get<double>()) : "—", " |");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
 // The sweep's cells as a quantizer x bits table.
 std::string Table(const nlohmann::json& sweep, const std::string& corner,
                   const std::function<std::string(const nlohmann::json&)>& cell) {
@@ -220,6 +249,17 @@ std::string SweepMarkdown(const nlohmann::json& sweep,
                                  ? absl::StrFormat("%.3f", c["effective_bits_per_weight"].get<double>())
                                  : std::string("—");
                     }));
+  }
+  bool any_sparsity = false;  // result files older than the metric have none
+  for (const auto& c : sweep["cells"]) any_sparsity |= c.contains("weight_sparsity");
+  if (any_sparsity) {
+    absl::StrAppend(&out, "\n## Weight sparsity (% of quantized weights that are exactly 0)\n\n",
+                    Table(sweep, "quantizer \\ bits", [](const nlohmann::json& c) {
+                      return c.contains("weight_sparsity")
+                                 ? absl::StrFormat("%.2f", 100 * c["weight_sparsity"].get<double>())
+                                 : std::string("—");
+                    }));
+    absl::StrAppend(&out, PerLayerSparsityTable(sweep));
   }
   bool any_packed = false;
   for (const auto& c : sweep["cells"]) any_packed |= c.contains("packed");
