@@ -31,7 +31,6 @@ TEST(DumpJson, ValidTextIsWhatDumpWrites) {
   EXPECT_EQ(*text, value.dump(2));
 }
 
-
 nlohmann::json Layer(const std::string& name, double sparsity) {
   return {{"layer", name}, {"bits", 2}, {"weights", 100}, {"mse", 0.0}, {"sqnr_db", 10.0},
           {"levels_used", 3}, {"storage_bits", 232}, {"sparsity", sparsity}};
