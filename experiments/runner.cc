@@ -314,22 +314,23 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
 
   // The cells, each written to the work directory as soon as it is finished.
   const bool packed = config.execution() == Experiment::PACKED;
-  for (const SweepCell& todo : pending) {
-    if (options.stop != nullptr && options.stop->load()) {
-      outcome.stopped = true;
-      return outcome;
-    }
-    // Another process (a resubmitted task next to a late one) may hold or have finished it.
-    absl::StatusOr<FileLock> running = FileLock::TryAcquire(store.RunningLockPath(todo.key));
-    if (absl::IsFailedPrecondition(running.status())) {
-      log(absl::StrCat("cell ", todo.key, " is being computed by another process; skipped"));
-      continue;
+  // One cell under its running lock. A cell another process holds is deferred (first pass)
+  // or waited for (second pass): when that process finishes it, it is done here too; when that
+  // process died, this one computes it. So concurrent runs of one sweep share the work.
+  std::vector<SweepCell> deferred;
+  auto process = [&](const SweepCell& todo, bool wait) -> absl::Status {
+    absl::StatusOr<FileLock> running = wait ? FileLock::Acquire(store.RunningLockPath(todo.key))
+                                            : FileLock::TryAcquire(store.RunningLockPath(todo.key));
+    if (!wait && absl::IsFailedPrecondition(running.status())) {
+      log(absl::StrCat("cell ", todo.key, " is being computed by another process; coming back to it at the end"));
+      deferred.push_back(todo);
+      return absl::OkStatus();
     }
     QB_RETURN_IF_ERROR(running.status());
     QB_ASSIGN_OR_RETURN(std::optional<nlohmann::json> done, store.ReadCell(todo.key));
     if (done.has_value() && done->value("code_version", "") == code_version) {
       ++outcome.already_done;
-      continue;
+      return absl::OkStatus();
     }
     const QuantizerSpec& q = config.quantizers(todo.quantizer_index);
     absl::StatusOr<nlohmann::json> cell =
@@ -348,6 +349,17 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
     progress.Step(labeled ? absl::StrFormat("%s, %d bits: top-1 %.2f %%", q.label(), todo.bits, 100 * top1)
                           : absl::StrFormat("%s, %d bits: top-1 agreement %.2f %%", q.label(), todo.bits,
                                             100 * (*cell)["top1_agreement_with_fp32"].get<double>()));
+    return absl::OkStatus();
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    const std::vector<SweepCell> cells = pass == 0 ? pending : std::move(deferred);
+    for (const SweepCell& todo : cells) {
+      if (options.stop != nullptr && options.stop->load()) {
+        outcome.stopped = true;
+        return outcome;
+      }
+      QB_RETURN_IF_ERROR(process(todo, /*wait=*/pass == 1));
+    }
   }
   return outcome;
 }
