@@ -18,28 +18,6 @@
 namespace quantbench {
 namespace {
 
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof(u));
-  return u;
-}
-
-// Which epilogue pieces a run uses.
-struct EpilogueCase {
-  bool scale, shift, residual;
-  GemmPostOp post;
-  const char* name;
-};
-const EpilogueCase kEpilogues[] = {
-    {false, false, false, GemmPostOp::kNone, "none"},
-    {true, false, false, GemmPostOp::kNone, "scale"},
-    {false, true, false, GemmPostOp::kNone, "shift"},
-    {false, false, true, GemmPostOp::kNone, "residual"},
-    {false, false, false, GemmPostOp::kRelu, "relu"},
-    {false, false, false, GemmPostOp::kRelu6, "relu6"},
-    {true, true, true, GemmPostOp::kRelu6, "all+relu6"},
-};
-
 struct Shape {
   int64_t rows, cols, m;
 };
@@ -69,13 +47,7 @@ class Conformance {
     args.m = s_.m;
     args.y_stride = y_stride_;
     args.activations = act;
-    if (e.scale) args.epilogue.out_scale = out_scale_;
-    if (e.shift) args.epilogue.out_shift = out_shift_;
-    if (e.residual) {
-      args.epilogue.residual = residual_.data();
-      args.epilogue.residual_stride = res_stride_;
-    }
-    args.epilogue.post_op = e.post;
+    args.epilogue = MakeEpilogue(e, out_scale_, out_shift_, residual_, res_stride_);
 
     std::vector<float> ref(static_cast<size_t>(s_.m * y_stride_), 7.0f);
     args.y = ref.data();
@@ -90,12 +62,12 @@ class Conformance {
       ASSERT_TRUE(status.ok()) << status;
     }
     // Results do not depend on the thread count, on either path.
-    for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(Bits(got[0][i]), Bits(got[1][i])) << i;
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(FloatBits(got[0][i]), FloatBits(got[1][i])) << i;
     for (int64_t i = 0; i < s_.m; ++i) {
       for (int64_t r = 0; r < y_stride_; ++r) {
         const size_t at = static_cast<size_t>(i * y_stride_ + r);
         if (r >= s_.rows || act == GemmActivations::kInt8) {
-          ASSERT_EQ(Bits(got[0][at]), Bits(ref[at]))
+          ASSERT_EQ(FloatBits(got[0][at]), FloatBits(ref[at]))
               << "m=" << i << " r=" << r << " got " << got[0][at] << " ref " << ref[at];
           continue;
         }
@@ -148,7 +120,7 @@ TEST(PackedGemmConformanceTest, Avx512MatchesRefOnSmallShapesWithEveryEpilogue) 
     for (const Shape& s : kSmallShapes) {
       Conformance t(c, s, rng);
       for (GemmActivations act : {GemmActivations::kFloat, GemmActivations::kInt8}) {
-        for (const EpilogueCase& e : kEpilogues) {
+        for (const EpilogueCase& e : AllEpilogueCases()) {
           t.Run(KernelIsa::kAvx512, act, e);
           if (::testing::Test::HasFatalFailure()) return;
         }
@@ -164,8 +136,8 @@ TEST(PackedGemmConformanceTest, Avx512MatchesRefOnLargeOddShapes) {
     for (const Shape& s : kLargeShapes) {
       Conformance t(c, s, rng);
       for (GemmActivations act : {GemmActivations::kFloat, GemmActivations::kInt8}) {
-        t.Run(KernelIsa::kAvx512, act, kEpilogues[0]);
-        t.Run(KernelIsa::kAvx512, act, kEpilogues[6]);
+        t.Run(KernelIsa::kAvx512, act, AllEpilogueCases()[0]);
+        t.Run(KernelIsa::kAvx512, act, AllEpilogueCases()[6]);
         if (::testing::Test::HasFatalFailure()) return;
       }
     }
@@ -188,7 +160,7 @@ TEST(PackedGemmConformanceTest, DispatcherRunsTheActiveIsa) {
   ASSERT_TRUE(PackedGemm(w, args).ok());
   args.y = b.data();
   ASSERT_TRUE(PackedGemmWithIsa(ActiveKernelIsa(), w, args).ok());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(Bits(a[i]), Bits(b[i]));
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(FloatBits(a[i]), FloatBits(b[i]));
   EXPECT_EQ(PackedGemmWithIsa(KernelIsa::kAvx2, w, args).code(), absl::StatusCode::kUnimplemented);
 }
 

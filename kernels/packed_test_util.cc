@@ -1,6 +1,7 @@
 #include "kernels/packed_test_util.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -108,6 +109,39 @@ std::vector<float> RandomActivations(int64_t m, int64_t stride, int64_t cols, st
     }
   }
   return x;
+}
+
+uint32_t FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  return u;
+}
+
+const std::vector<EpilogueCase>& AllEpilogueCases() {
+  static const std::vector<EpilogueCase> cases = {
+      {false, false, false, GemmPostOp::kNone, "none"},
+      {true, false, false, GemmPostOp::kNone, "scale"},
+      {false, true, false, GemmPostOp::kNone, "shift"},
+      {false, false, true, GemmPostOp::kNone, "residual"},
+      {false, false, false, GemmPostOp::kRelu, "relu"},
+      {false, false, false, GemmPostOp::kRelu6, "relu6"},
+      {true, true, true, GemmPostOp::kRelu6, "all+relu6"},
+  };
+  return cases;
+}
+
+GemmEpilogue MakeEpilogue(const EpilogueCase& e, const std::vector<float>& scale,
+                          const std::vector<float>& shift, const std::vector<float>& residual,
+                          int64_t residual_stride) {
+  GemmEpilogue out;
+  if (e.scale) out.out_scale = scale;
+  if (e.shift) out.out_shift = shift;
+  if (e.residual) {
+    out.residual = residual.data();
+    out.residual_stride = residual_stride;
+  }
+  out.post_op = e.post;
+  return out;
 }
 
 }  // namespace quantbench

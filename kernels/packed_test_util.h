@@ -32,6 +32,21 @@ std::vector<float> RandomActivations(int64_t m, int64_t stride, int64_t cols, st
 
 std::vector<float> RandomVector(int64_t n, float lo, float hi, std::mt19937& rng);
 
+// A float's bit pattern: bit-exact comparisons (-0 vs +0, NaN payloads).
+uint32_t FloatBits(float f);
+
+// Which epilogue pieces a conformance run uses, and the epilogue it makes of given spans.
+struct EpilogueCase {
+  bool scale, shift, residual;
+  GemmPostOp post;
+  const char* name;
+};
+// none, scale, shift, residual, relu, relu6, all+relu6 (the last one: every piece).
+const std::vector<EpilogueCase>& AllEpilogueCases();
+GemmEpilogue MakeEpilogue(const EpilogueCase& e, const std::vector<float>& scale,
+                          const std::vector<float>& shift, const std::vector<float>& residual,
+                          int64_t residual_stride);
+
 }  // namespace quantbench
 
 #endif  // QUANTBENCH_KERNELS_PACKED_TEST_UTIL_H_
