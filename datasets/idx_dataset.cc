@@ -14,6 +14,9 @@ namespace quantbench {
 namespace {
 
 constexpr uint8_t kUnsignedByteType = 0x08;
+// Far above any idx set (Fashion-MNIST's training images are 47 MB), far below what a gzip
+// bomb would expand to before memory runs out.
+constexpr uint64_t kMaxIdxFileBytes = uint64_t{4} << 30;
 
 uint32_t ReadBigEndian32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -37,6 +40,10 @@ absl::StatusOr<std::vector<uint8_t>> ReadMaybeGzipFile(const std::string& path) 
       return absl::DataLossError(absl::StrCat(path, ": corrupt compressed data (", message, ")"));
     }
     if (n == 0) break;
+    if (bytes.size() + n > kMaxIdxFileBytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(path, ": decompresses to more than ", kMaxIdxFileBytes >> 30,
+                                                       " GiB, not an idx data set this reader can hold"));
+    }
     bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
   }
   // A gzip stream cut short reads as a clean end of data; zlib flags it only here.
@@ -69,12 +76,15 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, int expected_dims)
     return absl::DataLossError(absl::StrCat(path, ": truncated idx header"));
   }
   IdxArray array;
+  // The product of three 32-bit dimensions can wrap a 64-bit count (2^31 * 2^31 * 4 = 0):
+  // once it exceeds what the file holds it is a mismatch, so it saturates there.
+  uint64_t found = bytes.size() - header;
   uint64_t expected = 1;
   for (int d = 0; d < expected_dims; ++d) {
     array.dims.push_back(ReadBigEndian32(bytes.data() + 4 + 4 * d));
-    expected *= array.dims.back();
+    const uint64_t dim = array.dims.back();
+    expected = dim != 0 && expected > (found + 1) / dim ? found + 1 : expected * dim;
   }
-  uint64_t found = bytes.size() - header;
   if (found != expected) {
     return absl::DataLossError(absl::StrCat(path, ": header promises ", expected,
                                             " data bytes but the file holds ", found,

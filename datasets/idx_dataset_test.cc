@@ -92,6 +92,18 @@ TEST(IdxDataset, TruncatedDataIsDataLoss) {
   EXPECT_NE(array.status().message().find("truncated"), std::string::npos);
 }
 
+// 2^31 * 2^31 * 4 wraps a 64-bit product to 0, which a header-only file "holds": the reader
+// accepted it as 2^31 images of 2^33 pixels each (found while writing the idx fuzz target).
+TEST(IdxDataset, DimensionProductThatWrapsIsDataLoss) {
+  WriteRaw(TempPath("wrap"), IdxBytes({0x80000000u, 0x80000000u, 4}, {}));
+  WriteRaw(TempPath("wrap_labels"), IdxBytes({0x80000000u}, {}));
+  auto array = ReadIdxFile(TempPath("wrap"), 3);
+  ASSERT_FALSE(array.ok());
+  EXPECT_TRUE(absl::IsDataLoss(array.status())) << array.status();
+  auto set = LoadIdxDataset(TempPath("wrap"), TempPath("wrap_labels"), 0, {});
+  EXPECT_FALSE(set.ok());
+}
+
 TEST(IdxDataset, TruncatedGzipIsDataLoss) {
   std::vector<uint8_t> bytes = IdxBytes({40, 20, 30}, std::vector<uint8_t>(24000, 9));
   WriteGzip(TempPath("cut.gz"), bytes);

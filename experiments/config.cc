@@ -7,16 +7,19 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "datasets/paths.h"
 #include "experiments/model_loader.h"
 #include "kernels/status_macros.h"
+#include "kernels/utf8.h"
 #include "quantizers/activation_quantizer.h"
 #include "quantizers/quantizer.h"
 
@@ -97,6 +100,37 @@ class Locator {
 absl::Status Invalid(const Locator& locator, const std::vector<Locator::Step>& path,
                      const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat(locator.At(path), ": ", message));
+}
+
+// Every string of a config reaches the result JSON (the config is recorded whole), which
+// cannot hold invalid UTF-8: it is rejected here, with the field and the byte, rather than
+// when the result is written after the whole sweep.
+absl::Status CheckUtf8Fields(const pb::Message& message, std::vector<Locator::Step>* path, const Locator& locator) {
+  const pb::Reflection* reflection = message.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const pb::FieldDescriptor* field : fields) {
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      path->push_back({field->name(), field->is_repeated() ? i : -1});
+      if (field->type() == pb::FieldDescriptor::TYPE_STRING) {
+        std::string scratch;
+        const std::string& text = field->is_repeated() ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
+                                                       : reflection->GetStringReference(message, field, &scratch);
+        if (std::optional<size_t> bad = FirstInvalidUtf8Byte(text)) {
+          return Invalid(locator, *path,
+                         absl::StrFormat("invalid UTF-8 at byte %d of the value (0x%02x): config text must be UTF-8",
+                                         *bad, static_cast<unsigned char>(text[*bad])));
+        }
+      } else if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+        QB_RETURN_IF_ERROR(CheckUtf8Fields(field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                                                : reflection->GetMessage(message, field),
+                                           path, locator));
+      }
+      path->pop_back();
+    }
+  }
+  return absl::OkStatus();
 }
 
 void FillDatasetDefaults(DatasetSpec* data, bool training, const RunDirectories& dirs) {
@@ -392,6 +426,15 @@ absl::Status CheckTrainingDataFiles(const DatasetSpec& data, const Locator& loca
 
 absl::Status Validate(Experiment& config, const Locator& locator, const RunDirectories& dirs,
                       const ConfigOverrides& overrides) {
+  std::vector<Locator::Step> utf8_path;
+  QB_RETURN_IF_ERROR(CheckUtf8Fields(config, &utf8_path, locator));
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{"--weights", &overrides.weights},
+                                    {"--data", &overrides.data}}) {
+    if (std::optional<size_t> bad = FirstInvalidUtf8Byte(*value)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, " (or its environment variable): invalid UTF-8 at byte ", *bad,
+                                                     " of the path: rename it or use a UTF-8 path"));
+    }
+  }
   if (config.name().empty()) return Invalid(locator, {{"name"}}, "missing: every experiment needs a name");
   for (char c : config.name()) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {

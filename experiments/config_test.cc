@@ -79,6 +79,29 @@ TEST(Config, UnknownFieldIsNamed) {
   EXPECT_NE(error.find("colour"), std::string::npos) << error;
 }
 
+// Issue #14: an invalid byte in description or a label used to abort with nlohmann's
+// type_error 316 when the result was written, after the whole sweep.
+TEST(Config, InvalidUtf8IsRejectedWithFieldAndByte) {
+  std::string error = ErrorOf(absl::StrCat(kValid, "description: \"bad \xff here\"\n"));
+  EXPECT_NE(error.find("demo.pbtxt:11:1: description: invalid UTF-8 at byte 4 of the value (0xff)"), std::string::npos)
+      << error;
+  error = ErrorOf(absl::StrReplaceAll(kValid, {{"name: \"exponential\"", "name: \"exponential\" label: \"e\xc3\""}}));
+  EXPECT_NE(error.find("quantizers[1].label: invalid UTF-8 at byte 1"), std::string::npos) << error;
+  error = ErrorOf(absl::StrReplaceAll(kValid, {{"value: \"0.5\"", "value: \"0.5\xed\xa0\x80\""}}));
+  EXPECT_NE(error.find("quantizers[1].params[0].value: invalid UTF-8 at byte 4 of the value (0xa0)"), std::string::npos) << error;
+  EXPECT_TRUE(Parse(absl::StrCat(kValid, "description: \"caf\xc3\xa9 \xe2\x82\xac\"\n")).ok());
+}
+
+TEST(Config, InvalidUtf8OverridePathIsRejected) {
+  ConfigOverrides overrides;
+  overrides.data = "/data/\xfe";
+  auto config = ParseExperiment(kValid, "demo.pbtxt", MakeWorkspace(), overrides);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--data (or its environment variable): invalid UTF-8 at byte 6"),
+            std::string::npos)
+      << config.status();
+}
+
 TEST(Config, UnknownQuantizerListsRegistered) {
   std::string text = absl::StrReplaceAll(kValid, {{"name: \"linear\"", "name: \"lineer\""}});
   std::string error = ErrorOf(text);

@@ -1,6 +1,7 @@
 #include "experiments/dataset_loader.h"
 
 #include <algorithm>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -159,8 +160,30 @@ absl::StatusOr<ImageSet> LoadNativeImages(const DatasetSpec& spec, int threads, 
   return images;
 }
 
-absl::StatusOr<LoadedDataset> LoadDataset(const DatasetSpec& spec, const std::vector<int64_t>& input_shape,
-                                          int num_classes, int threads, const std::string& cache_dir) {
+namespace {
+
+// Labels beyond the network's outputs would be counted as misses in evaluation and index past
+// the logits in training: the data and network.num_classes must agree before any work.
+absl::Status CheckLabelsFit(const LabeledImages& data, int num_classes) {
+  int32_t max_label = -1;
+  int64_t where = -1;
+  for (int64_t i = 0; i < static_cast<int64_t>(data.labels.size()); ++i) {
+    if (data.labels[i] > max_label) {
+      max_label = data.labels[i];
+      where = i;
+    }
+  }
+  if (max_label >= num_classes) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset: example ", where, " has label ", max_label,
+                                                   " but network.num_classes is ", num_classes,
+                                                   ": set num_classes to at least ", max_label + 1,
+                                                   " or use data with labels in [0, ", num_classes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedDataset> LoadDatasetUnchecked(const DatasetSpec& spec, const std::vector<int64_t>& input_shape,
+                                                   int num_classes, int threads, const std::string& cache_dir) {
   if (spec.kind() == DatasetSpec::CLASS_FOLDERS || spec.kind() == DatasetSpec::CIFAR10_BINARY) {
     (void)num_classes;
     return LoadNativeDataset(spec, input_shape, threads, cache_dir);
@@ -181,6 +204,22 @@ absl::StatusOr<LoadedDataset> LoadDataset(const DatasetSpec& spec, const std::ve
                  {"labels", JoinPath(spec.dir(), spec.labels())},
                  {"examples", loaded.data.count},
                  {"classes", loaded.data.num_classes}};
+  return loaded;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedDataset> LoadDataset(const DatasetSpec& spec, const std::vector<int64_t>& input_shape,
+                                          int num_classes, int threads, const std::string& cache_dir) {
+  absl::StatusOr<LoadedDataset> loaded;
+  try {
+    loaded = LoadDatasetUnchecked(spec, input_shape, num_classes, threads, cache_dir);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("dataset: out of memory loading ", spec.dir(),
+                                                     "; set dataset.limit to load fewer examples"));
+  }
+  if (!loaded.ok()) return loaded.status();
+  QB_RETURN_IF_ERROR(CheckLabelsFit(loaded->data, num_classes));
   return loaded;
 }
 

@@ -1,9 +1,12 @@
 #include "experiments/model_loader.h"
 
 #include <algorithm>
+#include <new>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "experiments/memory_budget.h"
 #include "experiments/training_setup.h"
 #include "kernels/status_macros.h"
 #include "networks/architecture.h"
@@ -66,6 +69,8 @@ absl::StatusOr<LoadedModel> LoadGraphNet(const Experiment& config, const std::st
                                          const std::function<void(const std::string&)>& log) {
   const NetworkSpec& spec = config.network();
   QB_ASSIGN_OR_RETURN(Graph graph, BuildConfiguredGraph(spec));
+  // Sizes from the config against the machine, before any weight or batch is allocated.
+  QB_RETURN_IF_ERROR(CheckNetworkFitsInMemory(config, graph, AvailableMemoryBytes()));
   const bool fold = spec.batchnorm() == NetworkSpec::FOLD;
 
   LoadedModel model;
@@ -146,7 +151,17 @@ std::vector<std::string> AvailableArchitectures() { return ArchitectureRegistry:
 absl::StatusOr<LoadedModel> LoadModel(const Experiment& config, const std::string& cache_dir,
                                       const std::function<void(const std::string&)>& log,
                                       const LabeledImages* test, int threads) {
-  return LoadGraphNet(config, cache_dir, test, threads, log);
+  // The estimate above is from below: an allocation that still fails (a file's sizes, the
+  // machine's memory shrinking meanwhile) is an error, not an abort.
+  try {
+    return LoadGraphNet(config, cache_dir, test, threads, log);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        "network: out of memory while building or training the network; lower network.eval_batch or "
+        "network.train.batch_size, or use a smaller network");
+  } catch (const std::length_error& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("network: a size from the config or a file is too large (", e.what(), ")"));
+  }
 }
 
 }  // namespace quantbench
