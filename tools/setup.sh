@@ -20,6 +20,8 @@ PACKAGES=(
   dataset-fashion-mnist    # the default experiment's data
   python3-torchvision python3-onnx   # tools/export_torchvision.py (parity references; tests only)
   slurm-wlm munge          # .ci/checks.d/slurm.sh: a one-node SLURM cluster on loopback for the sharded sweep test
+  clang-14 libclang-rt-14-dev        # --config=fuzz: libFuzzer + ASan/UBSan (fuzz/, .ci/checks.d/fuzz.sh)
+  libasan8 libubsan1 libtsan2        # --config=asan / --config=tsan with g++ (tools/sanitizers.sh)
 )
 
 if [ "$(id -u)" -eq 0 ]; then

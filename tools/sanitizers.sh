@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Nightly-style sanitizer run (too slow for .ci/run's 30 minutes on 2 cores: a full rebuild
+# per sanitizer). Each step is a separate Bazel configuration (.bazelrc), so the normal build's
+# outputs are untouched:
+#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (g++), the whole test suite;
+#   tsan  ThreadSanitizer (g++) over the threaded kernels, convs and trainer tests.
+#   fuzz  every libFuzzer target for $QUANTBENCH_FUZZ_SECONDS (default 600) each.
+# Usage: tools/sanitizers.sh [asan] [tsan] [fuzz]   (default: all three, in that order)
+# Ends with one line per step and "N passed, N failed" (steps). Runs under nice: the machine
+# may be shared.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(asan tsan fuzz)
+# The threaded code: packed GEMM / conv kernels (OpenMP), the graph network, the trainer,
+# the parallel image loaders.
+tsan_targets=(//kernels:packed_gemm_test //kernels:packed_gemm_ref_test //networks:packed_conv_test
+              //networks:threads_test //networks:graph_network_test //training:trainer_test
+              //datasets:class_folder_dataset_test //datasets:imagenet_dataset_test)
+passed=0 failed=0 summary=()
+for step in "${steps[@]}"; do
+  start=$(date +%s)
+  case "$step" in
+    asan) nice -n 5 bazel test --config=asan --jobs=2 //... ;;
+    # OpenMP's runtime (libgomp) is not instrumented: TSan cannot see its barriers and would
+    # report every parallel loop, so it is told to ignore that library's accesses.
+    tsan) nice -n 5 bazel test --config=tsan --jobs=2 \
+            --test_env=TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tools/tsan.supp" "${tsan_targets[@]}" ;;
+    fuzz) QUANTBENCH_FUZZ_SECONDS="${QUANTBENCH_FUZZ_SECONDS:-600}" bash .ci/checks.d/fuzz.sh ;;
+    *) echo "sanitizers: unknown step '$step' (asan, tsan, fuzz)"; false ;;
+  esac
+  status=$?
+  seconds=$(( $(date +%s) - start ))
+  if [ "$status" -eq 0 ]; then passed=$((passed + 1)); word=passed; else failed=$((failed + 1)); word=FAILED; fi
+  summary+=("sanitizers: $step $word in ${seconds}s")
+done
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
