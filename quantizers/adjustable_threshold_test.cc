@@ -1,5 +1,6 @@
 // "adjustable_threshold" (FAT): the per-filter threshold formula against a scalar reference,
-// α clipping, α lists, depthwise rescaling and the parameter errors.
+// α clipping, α lists, the asymmetric (α_T, α_R) thresholds and the parameter errors, and the
+// straight-through gradients of both against finite differences.
 #include <cmath>
 #include <random>
 #include <string>
@@ -101,34 +102,10 @@ TEST(AdjustableThresholdTest, AlphaListLengthIsChecked) {
   EXPECT_NE(bad.status().message().find("item 2"), std::string::npos) << bad.status();
 }
 
-TEST(AdjustableThresholdTest, DepthwiseRescalingEqualizesFilters) {
-  // Filters with very different ranges: per-tensor quantization crushes the small one,
-  // rescaling gives each filter its own grid (the per-filter result, up to rounding).
-  std::vector<float> w = test::Gaussian(4 * 9, 21, 1.0f);
-  for (int i = 0; i < 9; ++i) w[i] *= 0.01f;
-  const std::vector<int64_t> depthwise = {4, 1, 3, 3};
-  const Params scalar = {{"granularity", "per_tensor"}};
-  const Params rescaled = {{"granularity", "per_tensor"}, {"dws_rescale", "true"}};
-  auto plain = test::Quantize("adjustable_threshold", scalar, w, 4, depthwise);
-  auto dws = test::Quantize("adjustable_threshold", rescaled, w, 4, depthwise);
-  auto vector = test::Quantize("adjustable_threshold", {}, w, 4, depthwise);
-  ASSERT_TRUE(plain.ok() && dws.ok() && vector.ok());
-  EXPECT_EQ(plain->num_tables, 1);
-  EXPECT_EQ(dws->num_tables, 4);
-  for (size_t i = 0; i < w.size(); ++i) {
-    EXPECT_NEAR(dws->values[i], vector->values[i], 1e-6 * std::fabs(vector->values[i])) << i;
-  }
-  EXPECT_LT(test::Mse(w, dws->values), test::Mse(w, plain->values));
-  // A dense tensor is not depthwise: the option changes nothing.
-  auto dense_plain = test::Quantize("adjustable_threshold", scalar, w, 4, {4, 9});
-  auto dense_dws = test::Quantize("adjustable_threshold", rescaled, w, 4, {4, 9});
-  ASSERT_TRUE(dense_plain.ok() && dense_dws.ok());
-  EXPECT_EQ(dense_plain->values, dense_dws->values);
-}
-
 TEST(AdjustableThresholdTest, ParameterErrors) {
   for (const Params& bad : {Params{{"granularity", "per_tensor"}, {"alpha", "1,0.5"}},
-                            Params{{"dws_rescale", "true"}}, Params{{"alpha", "nan"}}}) {
+                            Params{{"thresholds", "bogus"}}, Params{{"alpha", "nan"}},
+                            Params{{"thresholds", "asymmetric"}, {"alpha", "0.7"}}}) {
     EXPECT_EQ(QuantizerRegistry::Global().Create("adjustable_threshold", bad).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
@@ -225,6 +202,136 @@ TEST(AdjustableThresholdTrainableTest, AlphaGradientMatchesFrozenRoundingSurroga
   EXPECT_EQ(acc[0], 1.0f);
   EXPECT_EQ(acc[1], 1.0f);
   EXPECT_NE(acc[2], 1.0f);
+}
+
+
+// Section 2.3's asymmetric thresholds written out in double: [lo, hi] = [min(W_k, 0),
+// max(W_k, 0)], T_l = lo + clip(α_T, −0.2, 0.4)·R, Δ = clip(α_R, 0.5, 1)·R/(2^b − 1),
+// z = round(T_l/Δ), q = Δ·(clamp(round(w/Δ) − z, 0, 2^b − 1) + z).
+std::vector<double> AsymmetricRef(const std::vector<float>& w, int64_t rows, int bits,
+                                  const std::vector<float>& params) {
+  const int64_t cols = static_cast<int64_t>(w.size()) / rows;
+  const double qmax = std::ldexp(1.0, bits) - 1;
+  std::vector<double> out(w.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double lo = 0.0, hi = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      lo = std::min(lo, double{w[r * cols + c]});
+      hi = std::max(hi, double{w[r * cols + c]});
+    }
+    const double range = hi - lo;
+    const double tl = lo + std::clamp(double{params[2 * r]}, -0.2, 0.4) * range;
+    const double step = std::clamp(double{params[2 * r + 1]}, 0.5, 1.0) * range / qmax;
+    const double z = std::round(tl / step);
+    for (int64_t c = 0; c < cols; ++c) {
+      out[r * cols + c] = step * (std::clamp(std::round(w[r * cols + c] / step) - z, 0.0, qmax) + z);
+    }
+  }
+  return out;
+}
+
+TEST(AdjustableThresholdAsymmetricTest, MatchesTheReferenceOnRandomOddShapes) {
+  std::mt19937 rng(17);
+  for (int trial = 0; trial < 6; ++trial) {
+    const int64_t rows = 1 + static_cast<int64_t>(rng() % 6);
+    const int64_t cols = 2 + static_cast<int64_t>(rng() % 61);
+    std::vector<float> w = test::Gaussian(rows * cols, 70 + trial, 0.3f);
+    if (trial % 2 == 1) {
+      for (float& v : w) v = std::fabs(v);  // a one-sided tensor: lo = 0
+    }
+    std::vector<float> params;
+    for (int64_t r = 0; r < rows; ++r) {
+      params.push_back(-0.3f + 0.1f * static_cast<float>(rng() % 8));  // -0.3 .. 0.4: some clipped
+      params.push_back(0.4f + 0.1f * static_cast<float>(rng() % 8));   // 0.4 .. 1.1
+    }
+    auto q = QuantizerRegistry::Global().Create("adjustable_threshold", {{"thresholds", "asymmetric"}});
+    ASSERT_TRUE(q.ok()) << q.status();
+    for (int bits : {2, 3, 5, 8}) {
+      SCOPED_TRACE("trial " + std::to_string(trial) + ", bits " + std::to_string(bits));
+      WeightView view{"w", {rows, cols}, w};
+      auto initial = (*q)->AsTrainable()->InitialParameters(view, bits);
+      ASSERT_TRUE(initial.ok());
+      ASSERT_EQ(initial->size(), static_cast<size_t>(2 * rows));
+      auto out = (*q)->AsTrainable()->QuantizeWithParameters(view, bits, params);
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_EQ(out->num_tables, rows);
+      EXPECT_EQ(out->levels_per_table, int64_t{1} << bits);
+      const std::vector<double> ref = AsymmetricRef(w, rows, bits, params);
+      for (size_t i = 0; i < w.size(); ++i) {
+        EXPECT_NEAR(out->values[i], ref[i], 1e-5 * std::fabs(ref[i]) + 1e-7) << i;
+      }
+      // (0, 1) is the min/max grid: the ends are reproduced within one step.
+      auto plain = (*q)->Quantize(view, bits);
+      ASSERT_TRUE(plain.ok());
+      const std::vector<double> ref_plain = AsymmetricRef(w, rows, bits, *initial);
+      for (size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(plain->values[i], ref_plain[i], 1e-5 * std::fabs(ref_plain[i]) + 1e-7);
+    }
+  }
+}
+
+// The surrogate with every rounding offset frozen (data and the offset z):
+//   inside q = w + Δ(α)·c,  clamped low q = T_l(α) + Δ(α)·e,  high q = T_l(α) + Δ(α)·(qmax + e),
+// c = round(w/Δ0) − w/Δ0, e = z0 − T_l0/Δ0. Central differences of Σ g·q must equal Backward.
+TEST(AdjustableThresholdAsymmetricTest, GradientsMatchFrozenRoundingSurrogate) {
+  const int64_t rows = 3, cols = 11;
+  const int bits = 3;
+  const double qmax = 7.0;
+  const std::vector<float> w = test::Gaussian(rows * cols, 91, 1.0f);
+  const std::vector<float> g = test::Gaussian(rows * cols, 92, 1.0f);
+  const std::vector<float> params = {0.13f, 0.71f, -0.07f, 0.93f, 0.21f, 0.58f};
+  auto q = QuantizerRegistry::Global().Create("adjustable_threshold",
+                                              {{"thresholds", "asymmetric"}, {"granularity", "per_channel"}});
+  ASSERT_TRUE(q.ok());
+  WeightView view{"w", {rows, cols}, w};
+  std::vector<float> dw(w.size()), dp(params.size(), 0.0f);
+  ASSERT_TRUE((*q)->AsTrainable()->Backward(view, bits, params, g, absl::MakeSpan(dw), absl::MakeSpan(dp)).ok());
+  for (int64_t k = 0; k < rows; ++k) {
+    double lo = 0.0, hi = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      lo = std::min(lo, double{w[k * cols + c]});
+      hi = std::max(hi, double{w[k * cols + c]});
+    }
+    const double range = hi - lo;
+    auto grid = [&](double at, double ar) {
+      const double tl = lo + at * range;
+      return std::pair<double, double>(tl, ar * range / qmax);
+    };
+    const auto [tl0, step0] = grid(params[2 * k], params[2 * k + 1]);
+    const double z0 = std::round(tl0 / step0);
+    const double e = z0 - tl0 / step0;
+    auto surrogate = [&](double at, double ar) {
+      const auto [tl, step] = grid(at, ar);
+      double loss = 0.0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double x = w[k * cols + c];
+        const double r0 = std::round(x / step0);
+        const double code = r0 - z0;
+        double qi;
+        if (code < 0) qi = tl + step * e;
+        else if (code > qmax) qi = tl + step * (qmax + e);
+        else qi = x + step * (r0 - x / step0);
+        loss += g[k * cols + c] * qi;
+        EXPECT_EQ(dw[k * cols + c], code < 0 || code > qmax ? 0.0f : g[k * cols + c]);
+      }
+      return loss;
+    };
+    const double h = 1e-6;
+    const double at = params[2 * k], ar = params[2 * k + 1];
+    const double fd_t = (surrogate(at + h, ar) - surrogate(at - h, ar)) / (2 * h);
+    const double fd_r = (surrogate(at, ar + h) - surrogate(at, ar - h)) / (2 * h);
+    EXPECT_NEAR(dp[2 * k], fd_t, 1e-4 * (1 + std::fabs(fd_t))) << "alpha_T of row " << k;
+    EXPECT_NEAR(dp[2 * k + 1], fd_r, 1e-4 * (1 + std::fabs(fd_r))) << "alpha_R of row " << k;
+  }
+  // Outside their clips the parameters get no gradient.
+  const std::vector<float> outside = {0.5f, 1.2f, -0.3f, 0.4f, 0.1f, 0.8f};
+  std::vector<float> acc(outside.size(), 0.0f);
+  ASSERT_TRUE((*q)->AsTrainable()->Backward(view, bits, outside, g, absl::MakeSpan(dw), absl::MakeSpan(acc)).ok());
+  EXPECT_EQ(acc[0], 0.0f);
+  EXPECT_EQ(acc[1], 0.0f);
+  EXPECT_EQ(acc[2], 0.0f);
+  EXPECT_EQ(acc[3], 0.0f);
+  EXPECT_NE(acc[4], 0.0f);
+  EXPECT_NE(acc[5], 0.0f);
 }
 
 TEST(AdjustableThresholdTrainableTest, OtherQuantizersAreNotTrainable) {

@@ -71,7 +71,8 @@ const std::map<std::string, std::vector<Params>>& ExtraParameterSets() {
        {{{"alpha", "0.7"}},
         {{"alpha", "1,0.5,0.9,1.2,0.75,1,1,0.6,0.95,1,0.8,0.55,1,1,0.7"}},
         {{"granularity", "per_tensor"}},
-        {{"granularity", "per_tensor"}, {"dws_rescale", "true"}}}},
+        {{"thresholds", "asymmetric"}},
+        {{"thresholds", "asymmetric"}, {"granularity", "per_tensor"}}}},
   };
   return *sets;
 }

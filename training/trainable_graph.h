@@ -53,6 +53,10 @@ class ActivationHook {
   // dx = dL/dx from dy = dL/dy for the last Forward; a hook with trainable parameters
   // accumulates their gradients itself.
   virtual absl::Status Backward(absl::Span<const float> dy, absl::Span<float> dx) = 0;
+  // Parameters the trainer optimizes (e.g. FAT's activation thresholds), and their gradients,
+  // which Backward accumulates and the trainer zeroes before every step. Default: none.
+  virtual absl::Span<float> TrainableParameters() { return {}; }
+  virtual absl::Span<float> ParameterGradients() { return {}; }
 };
 
 struct TrainableGraphOptions {

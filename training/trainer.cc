@@ -209,6 +209,15 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
     }
   }
 
+  // Trainable activation hooks' parameters, under "activation:<site>" beside the quantizers'.
+  std::map<std::string, ActivationHook*> trained_hooks;
+  for (const auto& [site, hook] : options.activation_hooks) {
+    if (hook->TrainableParameters().size() != hook->ParameterGradients().size()) {
+      return absl::InvalidArgumentError("training: activation hook of '" + site + "' has mismatched parameter and gradient sizes");
+    }
+    if (!hook->TrainableParameters().empty()) trained_hooks[kActivationParameterPrefix + site] = hook;
+  }
+
   QB_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer, Optimizer::Create(options.optimizer));
   TrainingReport report;
   int first_epoch = 0;
@@ -226,6 +235,13 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
           auto saved = checkpoint->extra_tensors.find(name);
           if (saved != checkpoint->extra_tensors.end() && saved->second.size() == values.size()) {
             values = saved->second;
+          }
+        }
+        for (auto& [name, hook] : trained_hooks) {
+          auto saved = checkpoint->extra_tensors.find(name);
+          absl::Span<float> values = hook->TrainableParameters();
+          if (saved != checkpoint->extra_tensors.end() && saved->second.size() == values.size()) {
+            std::copy(saved->second.begin(), saved->second.end(), values.begin());
           }
         }
         first_epoch = checkpoint->epochs_done;
@@ -281,6 +297,10 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
       QB_RETURN_IF_ERROR(train.Batch(indices, epoch, absl::MakeSpan(x), absl::MakeSpan(labels)));
 
       QB_RETURN_IF_ERROR(QuantizeWeights(options, *params, quantized_index, qparams, &quantized, &overrides));
+      for (auto& [name, hook] : trained_hooks) {
+        absl::Span<float> g = hook->ParameterGradients();
+        std::fill(g.begin(), g.end(), 0.0f);
+      }
       QB_RETURN_IF_ERROR(net->Forward(params, x, batch, Phase::kTrain, absl::MakeSpan(logits), overrides));
       double loss = 0.0;
       if (options.distill) {
@@ -340,6 +360,9 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
       for (auto& [name, values] : qparams) {
         tensors.push_back(TrainableTensor{"quantizer:" + name, absl::MakeSpan(values), qgrads[name], false});
       }
+      for (auto& [name, hook] : trained_hooks) {
+        tensors.push_back(TrainableTensor{name, hook->TrainableParameters(), hook->ParameterGradients(), false});
+      }
       QB_RETURN_IF_ERROR(optimizer->Step(static_cast<float>(lr), tensors));
       ++report.steps;
       if (options.on_step) options.on_step(epoch, static_cast<double>(step + 1) / steps_per_epoch, loss);
@@ -370,6 +393,10 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
       checkpoint.params = *params;
       checkpoint.optimizer = optimizer->state();
       checkpoint.extra_tensors = qparams;
+      for (auto& [name, hook] : trained_hooks) {
+        absl::Span<float> values = hook->TrainableParameters();
+        checkpoint.extra_tensors[name].assign(values.begin(), values.end());
+      }
       nlohmann::json history = {{"steps", report.steps}, {"epochs", nlohmann::json::array()}};
       for (const EpochRecord& e : report.epochs) history["epochs"].push_back(EpochJson(e));
       checkpoint.history_json = history.dump();
@@ -379,6 +406,10 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
   }
   if (!options.checkpoint_path.empty()) std::remove(options.checkpoint_path.c_str());
   report.quantizer_parameters = std::move(qparams);
+  for (auto& [name, hook] : trained_hooks) {
+    absl::Span<float> values = hook->TrainableParameters();
+    report.quantizer_parameters[name].assign(values.begin(), values.end());
+  }
   report.seconds = SecondsSince(start);
   return report;
 }

@@ -98,6 +98,10 @@ struct EpochRecord {
   double images_per_second = 0;
 };
 
+// TrainingReport::quantizer_parameters also holds the trained parameters of activation hooks
+// (ActivationHook::TrainableParameters), under this prefix + the site's name.
+inline constexpr char kActivationParameterPrefix[] = "activation:";
+
 struct TrainingReport {
   std::vector<EpochRecord> epochs;  // all epochs, resumed ones included
   // Trained quantizer parameters by weight name (QuantizedWeight::train_parameters): quantize

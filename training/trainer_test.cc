@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "networks/graph.h"
 #include "quantizers/quantizer.h"
+#include "training/trained_activation_thresholds.h"
 
 namespace quantbench {
 namespace {
@@ -267,6 +268,23 @@ TEST(TrainerTest, DivergenceIsAnError) {
 namespace quantbench {
 namespace {
 
+// FAT's recipe in miniature: Adam, no decay, distillation, frozen weights, both weight
+// tensors quantized by `fat` at `bits` with its parameters trained.
+TrainerOptions FatOptions(int epochs, double lr, const Quantizer* fat, int bits) {
+  TrainerOptions o = BaseOptions(epochs);
+  o.optimizer.kind = OptimizerSpec::kAdam;
+  o.optimizer.weight_decay = 0;
+  o.schedule.lr = lr;
+  o.distill = true;
+  o.freeze_network = true;
+  for (const char* name : {"fc1.weight", "fc2.weight"}) {
+    QuantizedWeight q{name, fat, bits, SteRule::kIdentity};
+    q.train_parameters = true;
+    o.quantized_weights.push_back(q);
+  }
+  return o;
+}
+
 // FAT's setting in miniature: weights frozen, only adjustable_threshold's α per filter train,
 // by distillation from the fp32 net. The α's move and the distillation loss falls.
 TEST(TrainerTest, TrainsQuantizerParametersWithFrozenWeights) {
@@ -280,17 +298,7 @@ TEST(TrainerTest, TrainsQuantizerParametersWithFrozenWeights) {
   ASSERT_TRUE(fat.ok());
   // A small rate: with larger ones the STE's bias lets the α's drift past the optimum after
   // a few epochs (the loss first falls, then rises), which is why FAT anneals and resets.
-  TrainerOptions o = BaseOptions(6);
-  o.optimizer.kind = OptimizerSpec::kAdam;
-  o.optimizer.weight_decay = 0;
-  o.schedule.lr = 5e-5;
-  o.distill = true;
-  o.freeze_network = true;
-  for (const char* name : {"fc1.weight", "fc2.weight"}) {
-    QuantizedWeight q{name, fat->get(), 3, SteRule::kIdentity};
-    q.train_parameters = true;
-    o.quantized_weights.push_back(q);
-  }
+  TrainerOptions o = FatOptions(6, 5e-5, fat->get(), 3);
   ParamStore student = fp32;
   Teacher teacher{&graph, &fp32};
   absl::StatusOr<TrainingReport> report = TrainGraph(graph, &student, o, train, nullptr, &teacher);
@@ -305,6 +313,46 @@ TEST(TrainerTest, TrainsQuantizerParametersWithFrozenWeights) {
   for (float a : alphas) moved += a != 1.0f;
   EXPECT_GT(moved, 0);
   EXPECT_LT(report->epochs.back().train_loss, report->epochs.front().train_loss);
+}
+
+
+// The whole FAT method in miniature: asymmetric trained thresholds on the weights and on both
+// activations (the signed input of fc1, the unsigned ReLU output fc2 reads), weights frozen,
+// distillation without labels: the loss falls and every hook's parameters are reported.
+TEST(TrainerTest, TrainsActivationThresholdsByDistillation) {
+  const int classes = 4;
+  Graph graph = SmallMlp(classes);
+  BlobData train(400, classes, 2);
+  ParamStore fp32 = *InitGraphParams(graph, 2);
+  ASSERT_TRUE(TrainGraph(graph, &fp32, BaseOptions(6), train, nullptr).ok());
+  absl::StatusOr<std::unique_ptr<Quantizer>> fat =
+      QuantizerRegistry::Global().Create("adjustable_threshold", {{"thresholds", "asymmetric"}});
+  ASSERT_TRUE(fat.ok());
+  TrainerOptions o = FatOptions(5, 1e-3, fat->get(), 4);
+  // Calibrated ranges, wider than the data (so trimming them pays): fc1 sees signed inputs,
+  // fc2 the ReLU output.
+  auto input = TrainedActivationThresholds::Create(-4.0f, 4.0f, 3, ThresholdMode::kAsymmetric);
+  auto hidden = TrainedActivationThresholds::Create(0.0f, 6.0f, 3, ThresholdMode::kAsymmetric);
+  ASSERT_TRUE(input.ok() && hidden.ok());
+  o.activation_hooks["fc1"] = input->get();
+  o.activation_hooks["fc2"] = hidden->get();
+  ParamStore student = fp32;
+  Teacher teacher{&graph, &fp32};
+  absl::StatusOr<TrainingReport> report = TrainGraph(graph, &student, o, train, nullptr, &teacher);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_LT(report->epochs.back().train_loss, 0.97 * report->epochs.front().train_loss);
+  const std::string prefix = kActivationParameterPrefix;
+  ASSERT_EQ(report->quantizer_parameters.count(prefix + "fc1"), 1u);
+  ASSERT_EQ(report->quantizer_parameters.count(prefix + "fc2"), 1u);
+  const std::vector<float>& a = report->quantizer_parameters.at(prefix + "fc1");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_NE(a[1], 1.0f);  // the width moved
+  const std::vector<float>& h = report->quantizer_parameters.at(prefix + "fc2");
+  EXPECT_EQ(h[0], 0.0f);  // unsigned: no shift
+  EXPECT_NE(h[1], 1.0f);
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    EXPECT_EQ(fp32.parameters()[i].values, student.parameters()[i].values) << "frozen";
+  }
 }
 
 }  // namespace
