@@ -54,6 +54,7 @@ absl::StatusOr<ActivationCalibrationResult> CalibrateActivations(Network& networ
     auto params = it->second.Compute(spec.bits(), calibration, percentile);
     if (!params.ok()) return Annotate(params.status(), absl::StrCat("activations of ", site));
     result.params[site] = *params;
+    result.ranges[site] = {it->second.min(), it->second.max()};
   }
   return result;
 }

@@ -20,6 +20,8 @@ struct ActivationCalibrationResult {
   std::map<std::string, ActivationQuantParams> params;  // site (layer name) -> quantization
   int64_t images = 0;                                   // calibration images actually used
   std::vector<std::string> skipped;                     // sites left in fp32
+  // site -> the exact min and max observed (what trained thresholds start from).
+  std::map<std::string, std::pair<float, float>> ranges;
 };
 
 // Default number of calibration images when the config leaves it 0.

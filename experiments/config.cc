@@ -634,6 +634,32 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
     return Invalid(locator, {{"activations"}, {"percentile"}}, "expected a percentile in [50, 100] (default 99.99)");
   }
 
+  if (config.dws_rescaling().calibration_images() < 0) {
+    return Invalid(locator, {{"dws_rescaling"}, {"calibration_images"}}, "must be >= 0 (0 = 100 images)");
+  }
+  if (config.dws_rescaling().lock_threshold() < 0) {
+    return Invalid(locator, {{"dws_rescaling"}, {"lock_threshold"}}, "must be >= 0 (0 = 5.9)");
+  }
+  if (config.has_calibration_data()) {
+    DatasetSpec* calibration = config.mutable_calibration_data();
+    if (calibration->kind() != DatasetSpec::UNLABELED_IMAGES && calibration->kind() != DatasetSpec::LABELED_IMAGES &&
+        calibration->kind() != DatasetSpec::IMAGENET_VAL && calibration->kind() != DatasetSpec::SYNSET_FOLDERS) {
+      return Invalid(locator, {{"calibration_data"}, {"kind"}}, "expected a JPEG folder kind (e.g. UNLABELED_IMAGES)");
+    }
+    if (calibration->dir().empty()) return Invalid(locator, {{"calibration_data"}, {"dir"}}, "missing: the image folder");
+    if (calibration->has_preprocessing()) {
+      return Invalid(locator, {{"calibration_data"}, {"preprocessing"}}, "leave it unset: calibration uses dataset.preprocessing");
+    }
+    calibration->set_dir(JoinPath(dirs.workspace, calibration->dir()));
+  }
+  for (int q = 0; q < config.quantizers_size(); ++q) {
+    const QuantizerSpec& spec = config.quantizers(q);
+    if (spec.has_qat() && spec.qat().activation_thresholds() != QuantizationAwareTraining::FIXED && act.bits() == 0) {
+      return Invalid(locator, {{"quantizers", q}, {"qat"}, {"activation_thresholds"}},
+                     "trained activation thresholds need activation quantization (activations { bits: ... })");
+    }
+  }
+
   static const std::set<std::string> kMetrics = {"top5", "weight_error", "levels", "model_size", "per_layer"};
   for (int i = 0; i < config.metrics_size(); ++i) {
     if (kMetrics.count(config.metrics(i)) == 0) {
@@ -664,6 +690,9 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
   }
   if (network->has_train()) {
     QB_RETURN_IF_ERROR(CheckTrainingDataFiles(network->train().data(), locator, {{"network"}, {"train"}, {"data"}}));
+  }
+  if (config.has_calibration_data()) {
+    QB_RETURN_IF_ERROR(CheckTrainingDataFiles(config.calibration_data(), locator, {{"calibration_data"}}));
   }
   for (int q = 0; q < config.quantizers_size(); ++q) {
     if (!config.quantizers(q).has_qat()) continue;

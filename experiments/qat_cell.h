@@ -29,18 +29,25 @@ struct QatCellResult {
   // What to quantize `trained` with: the cell's quantizer, with its trained parameters bound
   // when they were learnt (TrainableQuantizer); not null.
   std::unique_ptr<Quantizer> quantizer;
-  nlohmann::json record;  // recipe, STE, loss, curves, wall time, cache file
+  nlohmann::json record;  // recipe, STE, loss, curves, wall time, cache file, α statistics
+  // Trained activation thresholds (qat.activation_thresholds SYMMETRIC / ASYMMETRIC): the
+  // grids to evaluate the trained cell with, and those at the initial α (calibration only).
+  // Empty otherwise (the sweep's calibrated grids apply).
+  std::map<std::string, ActivationQuantParams> activations;
+  std::map<std::string, ActivationQuantParams> initial_activations;
 };
 
 // `quantizer` must outlive the result. `graph` / `fp32`: the network as the sweep runs it
 // (also the distillation teacher). `test`: for per-epoch test accuracy (may be null).
 // `activations`: the sweep's calibrated activation quantization (site -> parameters), applied
-// in training too (fake quantization with a straight-through estimator inside the range).
+// in training too (fake quantization with a straight-through estimator inside the range), or
+// the starting point of trained thresholds, from `activation_ranges` (site -> calibrated min, max).
 absl::StatusOr<QatCellResult> TrainQatCell(const Experiment& config, const QuantizerSpec& spec,
                                            const Quantizer& quantizer, int bits,
                                            const std::vector<LayerPlan>& plan, const Graph& graph,
                                            const ParamStore& fp32, const LabeledImages* test,
                                            const std::map<std::string, ActivationQuantParams>& activations,
+                                           const std::map<std::string, std::pair<float, float>>& activation_ranges,
                                            int threads, const std::string& cache_dir,
                                            const std::function<void(const std::string&)>& log);
 

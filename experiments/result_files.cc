@@ -221,6 +221,30 @@ std::string SweepMarkdown(const nlohmann::json& sweep,
     }
     absl::StrAppend(&out, "## Top-1 accuracy (%) vs weight bits\n\n",
                     Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) { return percent(c["top1"]); }));
+    bool any_trained = false;
+    for (const nlohmann::json& c : sweep["cells"]) any_trained |= c.contains("before_training");
+    if (any_trained) {
+      absl::StrAppend(&out, "\n## Before and after training (top-1 %)\n\n",
+                      "| quantizer | bits | before training (calibration only) | trained | fp32 | training wall time (s) |\n",
+                      "|---|---:|---:|---:|---:|---:|\n");
+      for (const nlohmann::json& c : sweep["cells"]) {
+        if (!c.contains("before_training")) continue;
+        absl::StrAppendFormat(&out, "| %s | %d | %s | %s | %s | %.0f |\n", c["quantizer"].get<std::string>(),
+                              c["bits"].get<int>(), percent(c["before_training"]["top1"]), percent(c["top1"]),
+                              percent(fp32["top1"]), c["training"].value("train_seconds", 0.0));
+      }
+    }
+    if (sweep.contains("dws_rescaling")) {
+      const nlohmann::json& d = sweep["dws_rescaling"];
+      absl::StrAppendFormat(&out,
+                            "\nDWS rescaling (before any quantization): %d depthwise -> conv pairs, %d of %d channels "
+                            "locked (ReLU6 maximum >= %.2f on %d calibration images), %d capped at 6/x_k; fp32 top-1 "
+                            "after rescaling %s %%, agreement with the original fp32 %s %%.\n",
+                            d["pairs"].get<int>(), d["locked_channels"].get<int>(), d["channels"].get<int>(),
+                            d["lock_threshold"].get<double>(), d["calibration_images"].get<int>(),
+                            d["capped_channels"].get<int>(), percent(d["fp32_after_rescaling"]["top1"]),
+                            percent(d["fp32_after_rescaling"]["top1_agreement_with_fp32"]));
+    }
     if (fp32.contains("top5") && !fp32["top5"].is_null()) {
       absl::StrAppend(&out, "\n## Top-5 accuracy (%)\n\n",
                       Table(sweep, "quantizer \\ bits", [&](const nlohmann::json& c) {

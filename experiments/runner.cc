@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "experiments/activation_calibration.h"
+#include "experiments/dws_rescaling_step.h"
 #include "experiments/cell_store.h"
 #include "experiments/config.h"
 #include "experiments/environment.h"
@@ -115,6 +116,7 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
                                            LoadedModel& model, Network& network, const LabeledImages& test,
                                            const Evaluation& baseline,
                                            const std::map<std::string, ActivationQuantParams>& activation_params,
+                                           const std::map<std::string, std::pair<float, float>>& activation_ranges,
                                            const std::function<nlohmann::json(double)>& accuracy, int64_t fp32_bytes,
                                            int threads, bool packed, const std::string& cache_dir,
                                            const std::function<void(const std::string&)>& log) {
@@ -127,7 +129,20 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
   std::optional<QatCellResult> qat;
   if (q.has_qat()) {
     QB_ASSIGN_OR_RETURN(qat, TrainQatCell(config, q, *quantizer, bits, plan, *model.graph, model.fp32, &test,
-                                          activation_params, threads, cache_dir, log));
+                                          activation_params, activation_ranges, threads, cache_dir, log));
+  }
+  // A trained cell also records the same cell before training (the configured quantizer on
+  // the fp32 weights, activations at the initial thresholds): "calibration only".
+  nlohmann::json before_training;
+  if (qat) {
+    if (!qat->initial_activations.empty()) QB_RETURN_IF_ERROR(network.SetActivationQuantization(qat->initial_activations));
+    QB_RETURN_IF_ERROR(QuantizeModel(*quantizer, model.fp32, plan, model.working.get(), nullptr).status());
+    QB_RETURN_IF_ERROR(network.SyncParams());
+    QB_ASSIGN_OR_RETURN(Evaluation direct, Evaluate(network, test, batch, &baseline.predictions));
+    before_training = {{"top1", accuracy(direct.top1)},
+                       {"top5", accuracy(direct.top5)},
+                       {"top1_agreement_with_fp32", direct.agreement_top1}};
+    if (!qat->activations.empty()) QB_RETURN_IF_ERROR(network.SetActivationQuantization(qat->activations));
   }
   std::map<std::string, QuantizedTensor> kept;
   QB_ASSIGN_OR_RETURN(ModelReport report,
@@ -173,6 +188,11 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
     cell["layers"] = layers;
   }
   if (qat) {
+    cell["before_training"] = before_training;
+    if (!qat->activations.empty()) {
+      // Back to the sweep's calibrated grids for the next cell.
+      QB_RETURN_IF_ERROR(network.SetActivationQuantization(activation_params));
+    }
     cell["training"] = qat->record;
     cell["training"]["weight_error_measured_against"] = "the trained latent fp32 weights";
   }
@@ -249,7 +269,30 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
         absl::StrCat("the first ", n, " evaluation images (running mean/var re-estimated layer by layer)");
     log(absl::StrFormat("BatchNorm statistics re-estimated on %d images", n));
   }
+  // Calibration images (activation ranges, DWS maxima): the config's, or the evaluation set.
+  std::optional<LoadedDataset> calibration_set;
+  if (config.has_calibration_data()) {
+    DatasetSpec spec = config.calibration_data();
+    *spec.mutable_preprocessing() = config.dataset().preprocessing();
+    QB_ASSIGN_OR_RETURN(calibration_set, LoadDataset(spec, configured.input_shape(), configured.num_classes, threads,
+                                                     options.cache_dir));
+  }
+  const LabeledImages& calibration_images = calibration_set ? calibration_set->data : test;
+  const std::string calibration_name =
+      calibration_set ? absl::StrCat("the first calibration_images images of ", config.calibration_data().dir())
+                      : std::string("the first calibration_images images of the evaluation set");
   QB_ASSIGN_OR_RETURN(Evaluation baseline, Evaluate(network, test, batch));
+  nlohmann::json dws_report;
+  if (config.dws_rescaling().enabled()) {
+    // Function-preserving up to ReLU6 saturation the calibration did not see: measured.
+    QB_ASSIGN_OR_RETURN(dws_report, ApplyDwsRescaling(config.dws_rescaling(), &model, calibration_images, batch));
+    QB_ASSIGN_OR_RETURN(Evaluation rescaled, Evaluate(network, test, batch, &baseline.predictions));
+    dws_report["fp32_after_rescaling"] = {{"top1", rescaled.top1}, {"top1_agreement_with_fp32", rescaled.agreement_top1}};
+    log(absl::StrFormat("DWS rescaling: %d pairs, %d of %d channels locked; fp32 top-1 %.2f %% -> %.2f %% (agreement %.2f %%)",
+                        dws_report["pairs"].get<int>(), dws_report["locked_channels"].get<int>(),
+                        dws_report["channels"].get<int>(), 100 * baseline.top1, 100 * rescaled.top1,
+                        100 * rescaled.agreement_top1));
+  }
   int64_t fp32_bytes = 0, parameter_count = 0;
   for (const Parameter& p : model.fp32.parameters()) {
     fp32_bytes += 4 * static_cast<int64_t>(p.values.size());
@@ -274,6 +317,7 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
   result["environment"] = DescribeEnvironment(options.dirs.workspace, threads);
   result["dataset"] = dataset.info;
   result["dataset"]["labeled_examples"] = baseline.labeled;
+  if (!dws_report.is_null()) result["dws_rescaling"] = dws_report;
   result["fp32"] = {{"top1", accuracy(baseline.top1)},
                     {"top5", accuracy(baseline.top5)},
                     {"model_bytes", fp32_bytes},
@@ -284,10 +328,13 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
   // Activation quantization: calibrated once on the fp32 network, then active for every cell
   // (and measured alone, fp32 weights, so a table can separate the two sources of damage).
   std::map<std::string, ActivationQuantParams> activation_params;  // also applied in QAT cells
+  std::map<std::string, std::pair<float, float>> activation_ranges;  // where trained thresholds start
   if (config.activations().bits() > 0) {
     const ActivationQuantization& spec = config.activations();
-    QB_ASSIGN_OR_RETURN(ActivationCalibrationResult calibration, CalibrateActivations(network, test, spec, batch));
+    QB_ASSIGN_OR_RETURN(ActivationCalibrationResult calibration,
+                        CalibrateActivations(network, calibration_images, spec, batch));
     activation_params = calibration.params;
+    activation_ranges = calibration.ranges;
     QB_RETURN_IF_ERROR(network.SetActivationQuantization(calibration.params));
     QB_ASSIGN_OR_RETURN(Evaluation act_only, Evaluate(network, test, batch, &baseline.predictions));
     nlohmann::json sites = nlohmann::json::object();
@@ -298,7 +345,7 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
         {"bits", spec.bits()},
         {"calibration", spec.calibration().empty() ? "minmax" : spec.calibration()},
         {"calibration_images", calibration.images},
-        {"calibration_set", "the first calibration_images images of the evaluation set"},
+        {"calibration_set", calibration_name},
         {"quantized_sites", calibration.params.size()},
         {"skipped_sites", calibration.skipped},
         {"sites", sites},
@@ -334,7 +381,7 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
     }
     const QuantizerSpec& q = config.quantizers(todo.quantizer_index);
     absl::StatusOr<nlohmann::json> cell =
-        ComputeCell(config, q, todo.bits, model, network, test, baseline, activation_params, accuracy, fp32_bytes,
+        ComputeCell(config, q, todo.bits, model, network, test, baseline, activation_params, activation_ranges, accuracy, fp32_bytes,
                     threads, packed, options.cache_dir, log);
     if (!cell.ok()) {
       const std::string message = absl::StrCat(q.label(), ", ", todo.bits, " bits: ", cell.status().message());
