@@ -69,6 +69,9 @@ class AdjustableThresholdQuantizer : public Quantizer, public TrainableQuantizer
     traits.idempotent = full_range;
     traits.exact_on_constants = full_range;
     traits.error_nonincreasing_in_bits = !asymmetric_;
+    // Asymmetric: z = ⌊T_l/Δ⌉ moves the grid by up to half a step, so the top level may lie
+    // past max|w| by that much.
+    traits.may_overshoot_half_step = asymmetric_;
     return traits;
   }
 
