@@ -56,6 +56,9 @@ ABSL_FLAG(std::string, slurm_partition, "", "SLURM partition (default: the clust
 ABSL_FLAG(std::string, slurm_time, "", "SLURM time limit per array task, e.g. 02:00:00");
 ABSL_FLAG(std::vector<std::string>, slurm_sbatch_args, {}, "extra sbatch arguments, comma-separated");
 ABSL_FLAG(bool, slurm_dry_run, false, "print the sbatch scripts instead of submitting them");
+ABSL_FLAG(int, slurm_cpus, 0,
+          "CPUs per array task (--cpus-per-task); default: the config's threads. Required when threads is 0 "
+          "(all cores): the cores of a node that has not been allocated yet are unknown");
 
 namespace {
 
@@ -151,6 +154,19 @@ int main(int argc, char** argv) {
   auto config = quantbench::LoadExperiment(*path, dirs, overrides);
   if (!config.ok()) return Fail(std::string(config.status().message()));
   if (threads >= 0) config->set_threads(threads);
+  const bool slurm = absl::GetFlag(FLAGS_slurm) || absl::GetFlag(FLAGS_slurm_dry_run);
+  const int slurm_cpus = absl::GetFlag(FLAGS_slurm_cpus);
+  if (slurm_cpus < 0) return Fail(absl::StrCat("--slurm_cpus=", slurm_cpus, ": expected a positive number of CPUs"));
+  if (slurm) {
+    // "All cores" inside a task would be the whole node's cores on an allocation of a few: ask
+    // SLURM for what the shards will use, and make the shards use exactly that.
+    if (config->threads() == 0 && slurm_cpus == 0) {
+      return Fail(absl::StrCat(*path, ": threads is 0 (all cores), which has no meaning for a SLURM task; pass "
+                               "--slurm_cpus=N (CPUs per task) or --threads=N"));
+    }
+    if (slurm_cpus > 0) config->set_threads(slurm_cpus);
+  }
+
   if (!absl::GetFlag(FLAGS_output).empty()) config->set_output(absolute(absl::GetFlag(FLAGS_output)));
 
   quantbench::SweepOptions options;
@@ -180,14 +196,14 @@ int main(int argc, char** argv) {
   if (shards < 0) return Fail(absl::StrCat("--shards=", shards, ": expected a positive number of shards"));
   if (shards == 0) shards = std::max(1, cell_count);
 
-  if (absl::GetFlag(FLAGS_slurm) || absl::GetFlag(FLAGS_slurm_dry_run)) {
+  if (slurm) {
     auto store = quantbench::CellStore::Open(options.work_dir, *config);
     if (!store.ok()) return Fail(std::string(store.status().message()));
     quantbench::SlurmSubmission job;
     job.job_name = absl::StrCat("qb-", config->name());
     job.partition = absl::GetFlag(FLAGS_slurm_partition);
     job.time_limit = absl::GetFlag(FLAGS_slurm_time);
-    job.cpus_per_task = config->threads() > 0 ? config->threads() : 1;
+    job.cpus_per_task = config->threads();
     job.sbatch_args = absl::GetFlag(FLAGS_slurm_sbatch_args);
     job.work_dir = options.work_dir;
     job.workspace = dirs.workspace;
