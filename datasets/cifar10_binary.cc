@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "datasets/paths.h"
@@ -74,8 +75,9 @@ absl::StatusOr<std::vector<std::string>> Cifar10BinaryFiles(const std::string& d
       absl::StrCat("CIFAR-10 split \"", split, "\": expected \"train\" or \"test\""));
 }
 
-absl::StatusOr<ImageSet> LoadCifar10BinaryFiles(const std::vector<std::string>& paths,
-                                                std::vector<std::string> class_names) {
+namespace {
+
+absl::StatusOr<ImageSet> EmptyCifar10Set(std::vector<std::string> class_names) {
   if (class_names.size() != kCifar10Classes) {
     return absl::InvalidArgumentError(absl::StrCat(class_names.size(), " class names, expected ",
                                                    kCifar10Classes));
@@ -86,31 +88,54 @@ absl::StatusOr<ImageSet> LoadCifar10BinaryFiles(const std::vector<std::string>& 
   set.width = kCifar10Side;
   set.num_classes = kCifar10Classes;
   set.class_names = std::move(class_names);
+  return set;
+}
+
+// Appends the records of one batch file's bytes to `set`; errors start with `name`.
+absl::Status AppendCifar10Records(absl::Span<const uint8_t> bytes, absl::string_view name,
+                                  ImageSet* set) {
+  if (bytes.empty()) return absl::DataLossError(absl::StrCat(name, ": empty file"));
+  if (bytes.size() % kCifar10RecordBytes != 0) {
+    return absl::DataLossError(absl::StrCat(
+        name, ": ", bytes.size(), " bytes is not a whole number of ", kCifar10RecordBytes,
+        "-byte records (1 label byte + 3,072 pixel bytes); truncated, or not a CIFAR-10 "
+        "binary batch"));
+  }
+  const int64_t records = static_cast<int64_t>(bytes.size() / kCifar10RecordBytes);
+  const size_t old_pixels = set->pixels.size();
+  set->pixels.resize(old_pixels + static_cast<size_t>(records) * kImageBytes);
+  set->labels.reserve(set->labels.size() + static_cast<size_t>(records));
+  for (int64_t r = 0; r < records; ++r) {
+    const uint8_t* record = bytes.data() + r * kCifar10RecordBytes;
+    if (record[0] >= kCifar10Classes) {
+      return absl::DataLossError(absl::StrCat(name, ": record ", r, " (byte offset ",
+                                              r * kCifar10RecordBytes, "): label ",
+                                              int{record[0]}, " is outside 0..",
+                                              kCifar10Classes - 1));
+    }
+    set->labels.push_back(record[0]);
+    std::memcpy(set->pixels.data() + old_pixels + r * kImageBytes, record + 1, kImageBytes);
+  }
+  set->count += records;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ImageSet> ParseCifar10Batch(absl::Span<const uint8_t> bytes,
+                                           absl::string_view name,
+                                           std::vector<std::string> class_names) {
+  QB_ASSIGN_OR_RETURN(ImageSet set, EmptyCifar10Set(std::move(class_names)));
+  QB_RETURN_IF_ERROR(AppendCifar10Records(bytes, name, &set));
+  return set;
+}
+
+absl::StatusOr<ImageSet> LoadCifar10BinaryFiles(const std::vector<std::string>& paths,
+                                                std::vector<std::string> class_names) {
+  QB_ASSIGN_OR_RETURN(ImageSet set, EmptyCifar10Set(std::move(class_names)));
   for (const std::string& path : paths) {
     QB_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadFile(path));
-    if (bytes.empty()) return absl::DataLossError(absl::StrCat(path, ": empty file"));
-    if (bytes.size() % kCifar10RecordBytes != 0) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": ", bytes.size(), " bytes is not a whole number of ", kCifar10RecordBytes,
-          "-byte records (1 label byte + 3,072 pixel bytes); truncated, or not a CIFAR-10 "
-          "binary batch"));
-    }
-    const int64_t records = static_cast<int64_t>(bytes.size() / kCifar10RecordBytes);
-    const size_t old_pixels = set.pixels.size();
-    set.pixels.resize(old_pixels + static_cast<size_t>(records) * kImageBytes);
-    set.labels.reserve(set.labels.size() + static_cast<size_t>(records));
-    for (int64_t r = 0; r < records; ++r) {
-      const uint8_t* record = bytes.data() + r * kCifar10RecordBytes;
-      if (record[0] >= kCifar10Classes) {
-        return absl::DataLossError(absl::StrCat(path, ": record ", r, " (byte offset ",
-                                                r * kCifar10RecordBytes, "): label ",
-                                                int{record[0]}, " is outside 0..",
-                                                kCifar10Classes - 1));
-      }
-      set.labels.push_back(record[0]);
-      std::memcpy(set.pixels.data() + old_pixels + r * kImageBytes, record + 1, kImageBytes);
-    }
-    set.count += records;
+    QB_RETURN_IF_ERROR(AppendCifar10Records(bytes, path, &set));
   }
   if (set.count == 0) return absl::InvalidArgumentError("CIFAR-10: no batch files given");
   return set;

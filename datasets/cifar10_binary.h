@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "datasets/image_set.h"
 
 namespace quantbench {
@@ -36,6 +38,13 @@ absl::StatusOr<std::vector<std::string>> Cifar10BinaryFiles(const std::string& d
 // Records of `paths`, in order, as one set with `class_names` (10 names).
 absl::StatusOr<ImageSet> LoadCifar10BinaryFiles(const std::vector<std::string>& paths,
                                                 std::vector<std::string> class_names);
+
+// The records of one batch file's bytes (a multiple of 3,073: label byte + 32x32x3 pixels),
+// with `class_names` (10 names); errors start with `name`. LoadCifar10BinaryFiles reads each
+// file and appends its records the same way.
+absl::StatusOr<ImageSet> ParseCifar10Batch(absl::Span<const uint8_t> bytes,
+                                           absl::string_view name,
+                                           std::vector<std::string> class_names);
 
 // The split's files in `dir`, class names from dir/batches.meta.txt if it exists.
 absl::StatusOr<ImageSet> LoadCifar10Binary(const std::string& dir, const std::string& split);

@@ -116,6 +116,44 @@ TEST(IdxDataset, TruncatedGzipIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(array.status())) << array.status();
 }
 
+std::vector<uint8_t> GzipBytes(const std::string& name, const std::vector<uint8_t>& bytes) {
+  WriteGzip(TempPath(name), bytes);
+  std::ifstream in(TempPath(name), std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// `cat a.gz b.gz` decompresses to the concatenation, as gunzip (and zlib's gzread) do.
+TEST(IdxDataset, ConcatenatedGzipMembersDecompressToTheConcatenation) {
+  const std::vector<uint8_t> whole = IdxBytes({4, 2, 3}, Pixels(4));
+  const std::vector<uint8_t> head(whole.begin(), whole.begin() + 10);
+  const std::vector<uint8_t> tail(whole.begin() + 10, whole.end());
+  std::vector<uint8_t> gz = GzipBytes("head.gz", head);
+  const std::vector<uint8_t> gz_tail = GzipBytes("tail.gz", tail);
+  gz.insert(gz.end(), gz_tail.begin(), gz_tail.end());
+  auto bytes = DecompressIfGzip(gz, "two members");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, whole);
+  auto array = ParseIdx(*bytes, 3, "two members");
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(array->dims, std::vector<uint32_t>({4, 2, 3}));
+}
+
+TEST(IdxDataset, TrailingBytesAfterGzipAreDataLoss) {
+  std::vector<uint8_t> gz = GzipBytes("trail.gz", IdxBytes({1}, {7}));
+  gz.push_back(0x42);
+  auto bytes = DecompressIfGzip(gz, "trail.gz");
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_TRUE(absl::IsDataLoss(bytes.status())) << bytes.status();
+  EXPECT_NE(bytes.status().message().find("1 trailing bytes"), std::string::npos) << bytes.status();
+}
+
+TEST(IdxDataset, RawBytesPassThroughUnchanged) {
+  const std::vector<uint8_t> raw = IdxBytes({2}, {0, 1});
+  auto bytes = DecompressIfGzip(raw, "raw");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, raw);
+}
+
 TEST(IdxDataset, CountMismatchIsAnError) {
   WriteRaw(TempPath("m-images"), IdxBytes({4, 2, 3}, Pixels(4)));
   WriteRaw(TempPath("m-labels"), IdxBytes({3}, {0, 1, 2}));

@@ -1,12 +1,12 @@
-// The CIFAR-10 binary reader (datasets/cifar10_binary.h) on arbitrary bytes as one batch file.
+// The CIFAR-10 binary reader (datasets/cifar10_binary.h) on arbitrary bytes in memory as one
+// batch file (ParseCifar10Batch, what LoadCifar10BinaryFiles runs on each file's bytes).
 #include <cstddef>
 #include <cstdint>
 
 #include "datasets/cifar10_binary.h"
-#include "fuzz/fuzz_input_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = quantbench::WriteFuzzInput(data, size, "data_batch.bin");
-  (void)quantbench::LoadCifar10BinaryFiles({path}, quantbench::Cifar10ClassNames());
+  (void)quantbench::ParseCifar10Batch(absl::MakeConstSpan(data, size), "data_batch.bin",
+                                      quantbench::Cifar10ClassNames());
   return 0;
 }

@@ -155,7 +155,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return bytes;
 }
 
-absl::StatusOr<ParamStore> Parse(const std::string& bytes, const std::string& expected_key) {
+absl::StatusOr<ParamStore> ParseBytes(const std::string& bytes, const std::string& expected_key) {
   constexpr size_t kMinSize = sizeof(kMagic) + 4 /*version*/ + 4 /*key len*/ + 4 /*count*/ + 4;
   if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return absl::DataLossError("bad magic: not a QBWEIGHT file");
@@ -273,11 +273,16 @@ absl::Status SaveParamStore(const std::string& path, const ParamStore& params,
   return WriteFileAtomically(path, {out.bytes()});
 }
 
+absl::StatusOr<ParamStore> ParseParamStore(const std::string& bytes,
+                                           const std::string& expected_key) {
+  return ParseBytes(bytes, expected_key);
+}
+
 absl::StatusOr<ParamStore> LoadParamStore(const std::string& path,
                                           const std::string& expected_key) {
   absl::StatusOr<std::string> bytes = ReadFile(path);
   if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<ParamStore> store = Parse(*bytes, expected_key);
+  absl::StatusOr<ParamStore> store = ParseBytes(*bytes, expected_key);
   if (!store.ok()) {
     return absl::Status(store.status().code(),
                         absl::StrCat("weight cache '", path, "': ", store.status().message()));

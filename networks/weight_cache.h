@@ -44,6 +44,11 @@ absl::Status SaveParamStore(const std::string& path, const ParamStore& params,
 absl::StatusOr<ParamStore> LoadParamStore(const std::string& path,
                                           const std::string& expected_key);
 
+// The same checks on the bytes of such a file (LoadParamStore reads the file, then this);
+// errors do not name a file.
+absl::StatusOr<ParamStore> ParseParamStore(const std::string& bytes,
+                                           const std::string& expected_key);
+
 }  // namespace quantbench
 
 #endif  // QUANTBENCH_NETWORKS_WEIGHT_CACHE_H_

@@ -317,6 +317,11 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, const std::string& 
   return Annotate(WriteFileAtomically(path, out.bytes()), "saving training checkpoint");
 }
 
+absl::StatusOr<TrainingCheckpoint> ParseTrainingCheckpoint(absl::string_view bytes,
+                                                           const std::string& key) {
+  return Decode(bytes, key);
+}
+
 absl::StatusOr<TrainingCheckpoint> LoadTrainingCheckpoint(const std::string& path,
                                                           const std::string& key) {
   const absl::StatusOr<std::string> bytes = ReadWholeFile(path);

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "networks/param_store.h"
 #include "training/optimizer.h"
 
@@ -36,6 +37,10 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, const std::string& 
 // FailedPrecondition: a valid file for another key or format version.
 absl::StatusOr<TrainingCheckpoint> LoadTrainingCheckpoint(const std::string& path,
                                                           const std::string& key);
+
+// The same decoding and checks on a checkpoint file's bytes; errors do not name a file.
+absl::StatusOr<TrainingCheckpoint> ParseTrainingCheckpoint(absl::string_view bytes,
+                                                           const std::string& key);
 
 }  // namespace quantbench
 
