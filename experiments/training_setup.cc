@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -226,7 +227,14 @@ absl::StatusOr<TrainedWeights> TrainOrLoad(const Graph& graph, ParamStore start,
   // Weights first, then the record: a record without weights never looks like a hit.
   absl::Status saved = SaveParamStore(path, result.params, key);
   if (saved.ok()) saved = WriteFileAtomically(sidecar, stored.dump(1));
-  if (!saved.ok()) log(absl::StrCat("trained weights: could not cache (", saved.message(), ")"));
+  if (saved.ok()) {
+    // Only now is the training safe elsewhere: a kill before this line resumes from the
+    // checkpoint of the last saved epoch.
+    std::remove(options.checkpoint_path.c_str());
+  } else {
+    log(absl::StrCat("trained weights: could not cache (", saved.message(), "); keeping the checkpoint ",
+                     options.checkpoint_path));
+  }
   return result;
 }
 

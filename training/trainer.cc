@@ -404,7 +404,8 @@ absl::StatusOr<TrainingReport> TrainGraph(const Graph& graph, ParamStore* params
       if (!saved.ok()) log(absl::StrCat("could not write checkpoint: ", saved.message()));
     }
   }
-  if (!options.checkpoint_path.empty()) std::remove(options.checkpoint_path.c_str());
+  // The checkpoint stays: the caller removes it once it has stored the result, so a kill
+  // between the end of training and that store resumes from it instead of from zero.
   report.quantizer_parameters = std::move(qparams);
   for (auto& [name, hook] : trained_hooks) {
     absl::Span<float> values = hook->TrainableParameters();

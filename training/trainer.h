@@ -14,7 +14,8 @@
 // is written atomically; a run whose path holds a checkpoint for the same key resumes after
 // its last epoch (the shuffles and augmentation are functions of seed and epoch, so a resumed
 // run continues exactly as an uninterrupted one would). A corrupt checkpoint is reported and
-// discarded. The checkpoint is removed when training completes (the caller caches the result).
+// discarded. The checkpoint is left in place when training completes: the caller removes it
+// once it has stored the result, never before.
 #ifndef QUANTBENCH_TRAINING_TRAINER_H_
 #define QUANTBENCH_TRAINING_TRAINER_H_
 
