@@ -109,7 +109,9 @@ class Decoder {
           absl::StrCat(what, ": ", count, " floats claimed, ", left(), " bytes left"));
     }
     values->resize(count);
-    std::memcpy(values->data(), rest_.data(), count * sizeof(float));
+    // An empty vector's data() may be null, and memcpy from or to null is undefined even
+    // for 0 bytes (UBSan's nonnull-attribute check).
+    if (count > 0) std::memcpy(values->data(), rest_.data(), count * sizeof(float));
     rest_.remove_prefix(count * sizeof(float));
     return absl::OkStatus();
   }
