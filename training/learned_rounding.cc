@@ -2,6 +2,8 @@
 
 #include <Eigen/Core>
 
+#include "oneapi/dnnl/dnnl.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -64,7 +66,15 @@ double GroupedQuadraticForm(const RoundingProblem& p, const RowMatrix& d, RowMat
   if (dg != nullptr) dg->resize(p.rows, p.cols);
   for (int64_t g = 0; g < p.groups; ++g) {
     Eigen::Map<const Eigen::MatrixXf> gram(p.gram.data() + g * p.cols * p.cols, p.cols, p.cols);
-    RowMatrix block = d.middleRows(g * rows_per_group, rows_per_group) * gram;
+    RowMatrix block(rows_per_group, p.cols);
+    // The one costly product of a step (rows x K x K): oneDNN's sgemm dispatches to the CPU's
+    // widest vectors at run time (the build targets x86-64-v2, where Eigen would use SSE only).
+    // Small blocks (depthwise 3x3: K = 9) stay with Eigen, cheaper than a library call.
+    const bool large = p.cols >= 32;
+    if (!large || dnnl_sgemm('N', 'N', rows_per_group, p.cols, p.cols, 1.0f, d.data() + g * rows_per_group * p.cols,
+                             p.cols, gram.data(), p.cols, 0.0f, block.data(), p.cols) != dnnl_success) {
+      block.noalias() = d.middleRows(g * rows_per_group, rows_per_group) * gram;
+    }
     total += static_cast<double>(block.cwiseProduct(d.middleRows(g * rows_per_group, rows_per_group)).sum());
     if (dg != nullptr) dg->middleRows(g * rows_per_group, rows_per_group) = block;
   }
