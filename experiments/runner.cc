@@ -152,6 +152,11 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
   nlohmann::json learned_record;
   if (q.has_learned_rounding()) {
     if (gram_cache == nullptr) return absl::FailedPreconditionError("learned_rounding: needs a graph network");
+    // The Grams are of the fp32 network's inputs: the previous cell left its quantized weights
+    // in the working store (a first run without this collected the inputs of the last cell's
+    // 2-bit network).
+    *model.working = model.fp32;
+    QB_RETURN_IF_ERROR(network.SyncParams());
     QB_ASSIGN_OR_RETURN(const LayerGramCache::Entry* grams, gram_cache->Get(q.learned_rounding().images(), log));
     QB_RETURN_IF_ERROR(QuantizeModel(*quantizer, model.fp32, plan, model.working.get(), nullptr).status());
     QB_RETURN_IF_ERROR(network.SyncParams());
