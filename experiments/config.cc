@@ -214,6 +214,32 @@ absl::Status CheckImageDatasetFiles(const DatasetSpec& data, const Locator& loca
 }
 
 // Fills the defaults of a training recipe and checks every field; `at` is the path of the
+// quantizers[q].learned_rounding: defaults filled (so the result records the values used),
+// ranges checked with the field named.
+absl::Status ValidateLearnedRounding(QuantizerSpec* spec, const Locator& locator, int q) {
+  LearnedRounding* lr = spec->mutable_learned_rounding();
+  auto at = [q](const char* field) -> std::vector<Locator::Step> {
+    return {{"quantizers", q}, {"learned_rounding"}, {field}};
+  };
+  if (spec->has_qat()) {
+    return Invalid(locator, {{"quantizers", q}, {"learned_rounding"}}, "not together with qat in one variant");
+  }
+  if (lr->images() < 0) return Invalid(locator, at("images"), "must be >= 0 (0 = every calibration image)");
+  if (lr->iterations() < 0) return Invalid(locator, at("iterations"), "must be >= 0 (0 = 1000)");
+  if (lr->iterations() == 0) lr->set_iterations(1000);
+  if (lr->learning_rate() == 0) lr->set_learning_rate(0.01f);
+  if (lr->regularization() == 0) lr->set_regularization(100.0f);
+  if (lr->beta_start() == 0) lr->set_beta_start(20.0f);
+  if (lr->beta_end() == 0) lr->set_beta_end(2.0f);
+  if (lr->warmup() == 0) lr->set_warmup(0.2f);
+  if (!(lr->learning_rate() > 0)) return Invalid(locator, at("learning_rate"), "must be positive");
+  if (!(lr->regularization() > 0)) return Invalid(locator, at("regularization"), "must be positive");
+  if (!(lr->beta_end() >= 1)) return Invalid(locator, at("beta_end"), "must be >= 1");
+  if (!(lr->beta_start() >= lr->beta_end())) return Invalid(locator, at("beta_start"), "must be >= beta_end");
+  if (!(lr->warmup() > 0 && lr->warmup() < 1)) return Invalid(locator, at("warmup"), "must be in (0, 1)");
+  return absl::OkStatus();
+}
+
 // TrainingSpec (network.train or quantizers[i].qat.train).
 absl::Status ValidateTrainingRecipe(TrainingSpec* train, const Locator& locator,
                                     const std::vector<Locator::Step>& at, bool mlp) {
@@ -582,6 +608,9 @@ absl::Status Validate(Experiment& config, const Locator& locator, const RunDirec
       if (!network->has_train() && qat->train().data().kind() == DatasetSpec::KIND_UNSPECIFIED) {
         return Invalid(locator, {{"quantizers", q}, {"qat"}, {"train"}, {"data"}}, "missing: the training images");
       }
+    }
+    if (spec->has_learned_rounding()) {
+      QB_RETURN_IF_ERROR(ValidateLearnedRounding(spec, locator, q));
     }
     if (spec->label().empty()) {
       std::string label = spec->name();

@@ -224,6 +224,21 @@ TEST(Config, ActivationQuantizationFieldsAreChecked) {
   EXPECT_NE(error.find("activations.percentile"), std::string::npos) << error;
 }
 
+TEST(Config, LearnedRoundingDefaultsAndErrors) {
+  absl::StatusOr<Experiment> config =
+      Parse(absl::StrCat(kValid, "quantizers { name: \"linear\" label: \"ada\" learned_rounding { images: 8 } }\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const LearnedRounding& lr = config->quantizers(config->quantizers_size() - 1).learned_rounding();
+  EXPECT_EQ(lr.iterations(), 1000);
+  EXPECT_FLOAT_EQ(lr.regularization(), 100.0f);
+  EXPECT_FLOAT_EQ(lr.warmup(), 0.2f);
+  std::string error =
+      ErrorOf(absl::StrCat(kValid, "quantizers { name: \"linear\" label: \"ada\" learned_rounding { warmup: 1.5 } }\n"));
+  EXPECT_NE(error.find("learned_rounding.warmup: must be in (0, 1)"), std::string::npos) << error;
+  error = ErrorOf(absl::StrCat(kValid, "quantizers { name: \"linear\" label: \"ada\" learned_rounding { beta_start: 1.5 } }\n"));
+  EXPECT_NE(error.find("learned_rounding.beta_start: must be >= beta_end"), std::string::npos) << error;
+}
+
 TEST(Config, MissingWeightsSourceAndHidden) {
   std::string error = ErrorOf(absl::StrReplaceAll(kValid, {{"  train { data { dir: \"data\" } epochs: 1 }\n", ""}}));
   EXPECT_NE(error.find("missing weights"), std::string::npos) << error;

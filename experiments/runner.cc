@@ -16,6 +16,7 @@
 #include "experiments/config.h"
 #include "experiments/environment.h"
 #include "experiments/evaluate.h"
+#include "experiments/learned_rounding_cell.h"
 #include "experiments/dataset_loader.h"
 #include "experiments/model_loader.h"
 #include "experiments/plots.h"
@@ -119,6 +120,7 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
                                            const std::map<std::string, std::pair<float, float>>& activation_ranges,
                                            const std::function<nlohmann::json(double)>& accuracy, int64_t fp32_bytes,
                                            int threads, bool packed, const std::string& cache_dir,
+                                           LayerGramCache* gram_cache,
                                            const std::function<void(const std::string&)>& log) {
   const int batch = config.network().eval_batch();
   std::map<std::string, std::string> params(q.params().begin(), q.params().end());
@@ -144,10 +146,38 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
                        {"top1_agreement_with_fp32", direct.agreement_top1}};
     if (!qat->activations.empty()) QB_RETURN_IF_ERROR(network.SetActivationQuantization(qat->activations));
   }
+  // Learned rounding keeps the quantizer's grid and learns each weight's up / down choice; the
+  // cell also records the same grid with nearest rounding.
+  std::unique_ptr<LearnedRoundingQuantizer> learned;
+  nlohmann::json learned_record;
+  if (q.has_learned_rounding()) {
+    if (gram_cache == nullptr) return absl::FailedPreconditionError("learned_rounding: needs a graph network");
+    // The Grams are of the fp32 network's inputs: the previous cell left its quantized weights
+    // in the working store (a first run without this collected the inputs of the last cell's
+    // 2-bit network).
+    *model.working = model.fp32;
+    QB_RETURN_IF_ERROR(network.SyncParams());
+    QB_ASSIGN_OR_RETURN(const LayerGramCache::Entry* grams, gram_cache->Get(q.learned_rounding().images(), log));
+    QB_RETURN_IF_ERROR(QuantizeModel(*quantizer, model.fp32, plan, model.working.get(), nullptr).status());
+    QB_RETURN_IF_ERROR(network.SyncParams());
+    QB_ASSIGN_OR_RETURN(Evaluation nearest, Evaluate(network, test, batch, &baseline.predictions));
+    learned_record = {{"nearest_rounding", {{"top1", accuracy(nearest.top1)},
+                                            {"top5", accuracy(nearest.top5)},
+                                            {"top1_agreement_with_fp32", nearest.agreement_top1}}},
+                      {"gram_images", grams->images},
+                      {"gram_set", gram_cache->calibration_name()},
+                      {"gram_seconds", grams->seconds},
+                      {"gram_inputs", "fp32 network, activation quantization off (symmetric variant)"},
+                      {"loss", "per layer: mean over input columns of ||(W~ - W) x||^2 (pre-activation output), "
+                               "normalised by nearest rounding's, + regularization * mean(1 - |2h - 1|^beta)"}};
+    learned = std::make_unique<LearnedRoundingQuantizer>(*quantizer, grams->grams,
+                                                         LearnedRoundingOptionsFrom(q.learned_rounding()));
+  }
+  const Quantizer& cell_quantizer = qat ? *qat->quantizer : learned ? *learned : *quantizer;
   std::map<std::string, QuantizedTensor> kept;
   QB_ASSIGN_OR_RETURN(ModelReport report,
-                      QuantizeModel(qat ? *qat->quantizer : *quantizer, qat ? qat->trained : model.fp32, plan,
-                                    model.working.get(), packed ? &kept : nullptr));
+                      QuantizeModel(cell_quantizer, qat ? qat->trained : model.fp32, plan, model.working.get(),
+                                    packed ? &kept : nullptr));
   QB_RETURN_IF_ERROR(network.SyncParams());
   QB_ASSIGN_OR_RETURN(Evaluation eval, Evaluate(network, test, batch, &baseline.predictions));
   nlohmann::json cell = {{"quantizer", q.label()},
@@ -195,6 +225,16 @@ absl::StatusOr<nlohmann::json> ComputeCell(const Experiment& config, const Quant
     }
     cell["training"] = qat->record;
     cell["training"]["weight_error_measured_against"] = "the trained latent fp32 weights";
+  }
+  if (learned) {
+    learned_record["optimisation_seconds"] = learned->optimisation_seconds();
+    const nlohmann::json layers = learned->layers();
+    double ratio_sum = 0;
+    for (const nlohmann::json& l : layers) ratio_sum += l["loss_ratio"].get<double>();
+    // Mean over layers of (learned / nearest) reconstruction loss: below 1 = learned helps.
+    learned_record["mean_loss_ratio"] = layers.empty() ? 1.0 : ratio_sum / layers.size();
+    learned_record["layers"] = layers;
+    cell["learned_rounding"] = learned_record;
   }
   cell["quantize_seconds"] = report.seconds;
   cell["eval_seconds"] = eval.seconds;
@@ -359,6 +399,12 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
   result["setup_seconds"] = Seconds(setup_start);
   QB_RETURN_IF_ERROR(store.WriteHeader(result, code_version));
 
+  // Learned rounding's Grams: collected by the first cell that needs them, shared by the rest.
+  std::optional<LayerGramCache> gram_cache;
+  if (model.graph.has_value()) {
+    gram_cache.emplace(network, *model.graph, calibration_images, calibration_name, batch, activation_params);
+  }
+
   // The cells, each written to the work directory as soon as it is finished.
   const bool packed = config.execution() == Experiment::PACKED;
   // One cell under its running lock. A cell another process holds is deferred (first pass)
@@ -382,7 +428,7 @@ absl::StatusOr<ShardOutcome> RunSweepCells(const Experiment& config, const Sweep
     const QuantizerSpec& q = config.quantizers(todo.quantizer_index);
     absl::StatusOr<nlohmann::json> cell =
         ComputeCell(config, q, todo.bits, model, network, test, baseline, activation_params, activation_ranges, accuracy, fp32_bytes,
-                    threads, packed, options.cache_dir, log);
+                    threads, packed, options.cache_dir, gram_cache ? &*gram_cache : nullptr, log);
     if (!cell.ok()) {
       const std::string message = absl::StrCat(q.label(), ", ", todo.bits, " bits: ", cell.status().message());
       (void)store.WriteFailure(todo.key, message);
