@@ -174,10 +174,21 @@ ClaimVerdict JudgeClaim(const Json& paper, const Json& claim, const ResultLookup
       values.push_back(gap);
       gaps.push_back(absl::StrFormat("%s %.2f", (*sweep)["experiment"].get<std::string>(), gap));
     }
+    // "Shrinks" is judged end to end; a gap that grows again between two sizes is named, so a
+    // noisy or undertrained size cannot hide behind the first-vs-last comparison.
     const bool shrinks = values.size() >= 2 && values.back() < values.front();
-    v.verdict = shrinks ? "holds" : "does not hold";
+    std::vector<std::string> rises;
+    for (size_t i = 1; i < values.size(); ++i) {
+      if (values[i] > values[i - 1]) {
+        rises.push_back(absl::StrFormat("%s -> %s (+%.2f)", (*results(check["results"][i - 1].get<std::string>()))["experiment"].get<std::string>(),
+                                        (*results(check["results"][i].get<std::string>()))["experiment"].get<std::string>(),
+                                        values[i] - values[i - 1]));
+      }
+    }
+    v.verdict = !shrinks ? "does not hold" : rises.empty() ? "holds" : "holds end to end, not monotonically";
     v.detail = absl::StrCat("fp32 minus ", check["quantizer"].get<std::string>(), " (", check["bits"].get<int>(),
                             " bits), points, smallest to largest: ", absl::StrJoin(gaps, ", "));
+    if (!rises.empty()) absl::StrAppend(&v.detail, "; the gap grows at ", absl::StrJoin(rises, ", "));
   } else {
     v.verdict = "cannot be tested here";
     v.detail = absl::StrCat("needs ", check.value("needs", "?"),

@@ -106,6 +106,41 @@ TEST(RenderPaperReport, BoundClaims) {
   EXPECT_EQ(report.verdicts[2].verdict, "holds") << report.verdicts[2].detail;
 }
 
+// Three sizes of one toy sweep whose binary cell sits 70, 55 and 60 points below fp32.
+TEST(RenderPaperReport, GapVsSizeNamesWhereTheGapGrowsAgain) {
+  std::map<std::string, Json> sweeps;
+  const std::vector<std::pair<std::string, double>> sizes = {{"small", 0.20}, {"medium", 0.35}, {"large", 0.30}};
+  Json paths = Json::array();
+  for (const auto& [name, top1] : sizes) {
+    Json sweep = Sweep();
+    sweep["experiment"] = name;
+    for (Json& cell : sweep["cells"]) {
+      if (cell["name"] == "binary") cell["top1"] = top1;
+    }
+    sweeps["results/" + name + ".json"] = sweep;
+    paths.push_back("results/" + name + ".json");
+  }
+  Json paper = Paper();
+  paper["claims"] = Json::array({
+      {{"text", "gap shrinks, all sizes"}, {"source", "[SEED]"},
+       {"check", {{"kind", "gap_vs_size"}, {"results", paths}, {"quantizer", "binary"}, {"bits", 1}}}},
+      {{"text", "gap shrinks, small to medium"}, {"source", "[SEED]"},
+       {"check", {{"kind", "gap_vs_size"}, {"results", {paths[0], paths[1]}}, {"quantizer", "binary"}, {"bits", 1}}}},
+      {{"text", "gap shrinks, medium to small"}, {"source", "[SEED]"},
+       {"check", {{"kind", "gap_vs_size"}, {"results", {paths[1], paths[0]}}, {"quantizer", "binary"}, {"bits", 1}}}},
+  });
+  const ResultLookup lookup = [&](const std::string& path) -> const Json* {
+    auto it = sweeps.find(path);
+    return it == sweeps.end() ? nullptr : &it->second;
+  };
+  const PaperReport report = RenderPaperReport(paper, lookup, [](const std::string&) { return false; });
+  ASSERT_EQ(report.verdicts.size(), 3u);
+  EXPECT_EQ(report.verdicts[0].verdict, "holds end to end, not monotonically") << report.verdicts[0].detail;
+  EXPECT_NE(report.verdicts[0].detail.find("medium -> large (+5.00)"), std::string::npos) << report.verdicts[0].detail;
+  EXPECT_EQ(report.verdicts[1].verdict, "holds") << report.verdicts[1].detail;
+  EXPECT_EQ(report.verdicts[2].verdict, "does not hold") << report.verdicts[2].detail;
+}
+
 TEST(BitsToReachMarkdown, PerQuantizerAndExponentialMinusLinear) {
   Json random = Sweep();
   random["fp32"]["weights"] = {{"source", "random_init"}};
