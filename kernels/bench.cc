@@ -474,7 +474,7 @@ const OnednnMatmul& GetOnednn(ShapeData& d, const Shape& s, int64_t m, bool int8
 // ---------------------------------------------------------------------------------------
 // Results: what the reporter records for the summary.
 
-enum class Impl { kOurs, kOursCold, kRef, kOnednnF32, kOnednnU8S8, kOnednnU8S8Mm, kEigen };
+enum class Impl { kOurs, kOursAvx2, kOursCold, kRef, kOnednnF32, kOnednnU8S8, kOnednnU8S8Mm, kEigen };
 
 struct RowKey {
   Impl impl;
@@ -605,7 +605,10 @@ void RunOurs(benchmark::State& state, const Shape& s, const FormatSpec& f, GemmA
   args.activations = acts;
   args.threads = threads;
   auto call = [&](const PackedMatrix& wm) {
-    return impl == Impl::kRef ? PackedGemmRef(wm, args) : PackedGemm(wm, args);
+    if (impl == Impl::kRef) return PackedGemmRef(wm, args);
+    // The AVX2 path side by side with the dispatched one (AVX-512 on an AVX-512 CPU).
+    if (impl == Impl::kOursAvx2) return PackedGemmWithIsa(KernelIsa::kAvx2, wm, args);
+    return PackedGemm(wm, args);
   };
   if (absl::Status st = call(w); !st.ok()) {
     state.SkipWithError(std::string(st.message()).c_str());
@@ -701,6 +704,7 @@ void RunEigen(benchmark::State& state, const Shape& s, int64_t m, int threads) {
 const char* ImplName(Impl impl) {
   switch (impl) {
     case Impl::kOurs: return "ours";
+    case Impl::kOursAvx2: return "ours_avx2";
     case Impl::kOursCold: return "ours_cold";
     case Impl::kRef: return "ref";
     case Impl::kOnednnF32: return "onednn_f32";
@@ -760,6 +764,12 @@ void RegisterAll(const Options& o) {
                      [s, f, acts, m, t](benchmark::State& st) {
                        RunOurs(st, s, f, acts, m, t, Impl::kOurs);
                      });
+            if (ActiveKernelIsa() != KernelIsa::kAvx2) {
+              Register({Impl::kOursAvx2, f.name, ActsName(acts), s.name, m, t}, o.min_time,
+                       [s, f, acts, m, t](benchmark::State& st) {
+                         RunOurs(st, s, f, acts, m, t, Impl::kOursAvx2);
+                       });
+            }
             if (o.cold && m == 1 && WantsCold(s)) {
               Register({Impl::kOursCold, f.name, ActsName(acts), s.name, m, t}, o.min_time,
                        [s, f, acts, m, t](benchmark::State& st) {
@@ -787,6 +797,12 @@ void RegisterAll(const Options& o) {
                    [small, f, acts, m](benchmark::State& st) {
                      RunOurs(st, small, f, acts, m, 1, Impl::kOurs);
                    });
+          if (ActiveKernelIsa() != KernelIsa::kAvx2) {
+            Register({Impl::kOursAvx2, f.name, ActsName(acts), small.name, m, 1}, o.min_time,
+                     [small, f, acts, m](benchmark::State& st) {
+                       RunOurs(st, small, f, acts, m, 1, Impl::kOursAvx2);
+                     });
+          }
         }
       }
     }
@@ -857,19 +873,48 @@ void PrintTable(const Options& o) {
     }
   }
 
+  std::printf("\n## AVX2 path vs the dispatched one (%s) and oneDNN\n\n",
+              KernelIsaName(ActiveKernelIsa()));
+  std::printf("| format | acts | shape | m | threads | dispatched GOP/s | avx2 GOP/s | avx2 / "
+              "dispatched | avx2 / oneDNN f32 | avx2 / oneDNN int8 mm |\n"
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const Shape& s : SelectedShapes(o)) {
+    for (int64_t m : kBatches) {
+      for (int t : o.threads) {
+        const Result* f32 = Find(Impl::kOnednnF32, "", "", s.name, m, t);
+        const Result* mm = Find(Impl::kOnednnU8S8Mm, "", "", s.name, m, t);
+        for (const FormatSpec& f : AllFormats()) {
+          for (GemmActivations acts : kActs) {
+            const Result* ours = Find(Impl::kOurs, f.name, ActsName(acts), s.name, m, t);
+            const Result* avx2 = Find(Impl::kOursAvx2, f.name, ActsName(acts), s.name, m, t);
+            if (avx2 == nullptr) continue;
+            std::printf("| %s | %s | %s | %lld | %d | %s | %.1f | %s | %s | %s |\n", f.name.c_str(),
+                        ActsName(acts), s.name.c_str(), static_cast<long long>(m), t,
+                        ours ? absl::StrFormat("%.1f", ours->gops).c_str() : "-", avx2->gops,
+                        Ratio(avx2, ours).c_str(), Ratio(avx2, f32).c_str(), Ratio(avx2, mm).c_str());
+          }
+        }
+      }
+    }
+  }
+
   std::printf("\n## Scalar reference vs optimized (conv3x3_64to64, 1 thread)\n\n");
-  std::printf("| format | acts | m | ref GOP/s | ours GOP/s | ours / ref |\n|---|---|---:|---:|---:|---:|\n");
+  std::printf("| format | acts | m | ref GOP/s | ours GOP/s | ours / ref | avx2 GOP/s | avx2 / ref |\n"
+              "|---|---|---:|---:|---:|---:|---:|---:|\n");
   for (const FormatSpec& f : AllFormats()) {
     for (GemmActivations acts : kActs) {
       for (int64_t m : {int64_t{1}, int64_t{8}}) {
         const Result* ref = Find(Impl::kRef, f.name, ActsName(acts), "conv3x3_64to64", m, 1);
         const Result* ours = Find(Impl::kOurs, f.name, ActsName(acts), "conv3x3_64to64", m, 1);
+        const Result* avx2 = Find(Impl::kOursAvx2, f.name, ActsName(acts), "conv3x3_64to64", m, 1);
         if (ref == nullptr && ours == nullptr) continue;
-        std::printf("| %s | %s | %lld | %s | %s | %s |\n", f.name.c_str(), ActsName(acts),
+        std::printf("| %s | %s | %lld | %s | %s | %s | %s | %s |\n", f.name.c_str(), ActsName(acts),
                     static_cast<long long>(m),
                     ref ? absl::StrFormat("%.2f", ref->gops).c_str() : "-",
                     ours ? absl::StrFormat("%.2f", ours->gops).c_str() : "-",
-                    Ratio(ours, ref).c_str());
+                    Ratio(ours, ref).c_str(),
+                    avx2 ? absl::StrFormat("%.2f", avx2->gops).c_str() : "-",
+                    Ratio(avx2, ref).c_str());
       }
     }
   }

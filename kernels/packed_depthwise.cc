@@ -54,7 +54,7 @@ absl::Status PackedDepthwiseWithIsa(KernelIsa isa, const DepthwiseGeometry& g,
       return PackedDepthwiseRef(g, w, a);
     case KernelIsa::kAvx2:
       return absl::UnimplementedError(
-          "PackedDepthwise: this build has no AVX2 kernel; use ref or avx512");
+          "PackedDepthwise: this build has no AVX2 depthwise kernel; use ref or avx512");
     case KernelIsa::kAvx512:
       if (!Avx512KernelsSupported()) {
         return absl::UnimplementedError(
@@ -68,7 +68,10 @@ absl::Status PackedDepthwiseWithIsa(KernelIsa isa, const DepthwiseGeometry& g,
 
 absl::Status PackedDepthwise(const DepthwiseGeometry& g, const DepthwiseWeights& w,
                              const DepthwiseArgs& a) {
-  return PackedDepthwiseWithIsa(ActiveKernelIsa(), g, w, a);
+  // There is no AVX2 depthwise kernel yet: where the GEMMs run AVX2 (a CPU without AVX-512,
+  // or QUANTBENCH_KERNEL_ISA=avx2) the depthwise convolution falls back to the reference.
+  const KernelIsa isa = ActiveKernelIsa() == KernelIsa::kAvx2 ? KernelIsa::kRef : ActiveKernelIsa();
+  return PackedDepthwiseWithIsa(isa, g, w, a);
 }
 
 }  // namespace quantbench

@@ -6,15 +6,29 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/gemm_validation.h"
 #include "kernels/packed_gemm.h"
+#include "kernels/packed_gemm_avx2.h"
 #include "kernels/packed_gemm_avx512.h"
 
 namespace quantbench {
 namespace {
 
-// The best kernel this build has for this CPU. There is no AVX2 kernel yet, so a CPU without
-// the AVX-512 subset the kernels use runs the scalar reference.
+// The best kernel this build has for this CPU: AVX-512 (F/BW/VL/VNNI/VBMI), else AVX2 + FMA,
+// else the scalar reference.
 KernelIsa BestSupportedIsa() {
-  return Avx512KernelsSupported() ? KernelIsa::kAvx512 : KernelIsa::kRef;
+  if (Avx512KernelsSupported()) return KernelIsa::kAvx512;
+  return Avx2KernelsSupported() ? KernelIsa::kAvx2 : KernelIsa::kRef;
+}
+
+bool Supported(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kRef:
+      return true;
+    case KernelIsa::kAvx2:
+      return Avx2KernelsSupported();
+    case KernelIsa::kAvx512:
+      return Avx512KernelsSupported();
+  }
+  return false;
 }
 
 KernelIsa ChooseIsa() {
@@ -25,13 +39,14 @@ KernelIsa ChooseIsa() {
   if (std::strcmp(forced, "ref") == 0) {
     wanted = KernelIsa::kRef;
   } else if (std::strcmp(forced, "avx2") == 0) {
-    // No AVX2 kernel is built: the closest lower path is the reference.
-    wanted = KernelIsa::kRef;
+    wanted = KernelIsa::kAvx2;
   } else if (std::strcmp(forced, "avx512") != 0) {
     return best;  // unknown values are ignored rather than failing every GEMM
   }
-  // The variable may only lower the choice, never select an ISA the CPU lacks.
-  return static_cast<int>(wanted) < static_cast<int>(best) ? wanted : best;
+  // The variable may only lower the choice, never select an ISA the CPU lacks (a CPU with
+  // AVX-512 but no AVX2 does not exist, but the check costs nothing).
+  if (static_cast<int>(wanted) >= static_cast<int>(best)) return best;
+  return Supported(wanted) ? wanted : KernelIsa::kRef;
 }
 
 }  // namespace
@@ -58,8 +73,11 @@ absl::Status PackedGemmWithIsa(KernelIsa isa, const PackedMatrix& w, const GemmA
     case KernelIsa::kRef:
       return PackedGemmRef(w, args);
     case KernelIsa::kAvx2:
-      return absl::UnimplementedError(
-          "PackedGemm: this build has no AVX2 kernel; use ref or avx512");
+      if (!Avx2KernelsSupported()) {
+        return absl::UnimplementedError(
+            "PackedGemm: this CPU lacks AVX2 + FMA, which the avx2 kernel needs");
+      }
+      return PackedGemmAvx2(w, args);
     case KernelIsa::kAvx512:
       if (!Avx512KernelsSupported()) {
         return absl::UnimplementedError(

@@ -34,7 +34,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/gemm_validation.h"
+#include "kernels/int8_scratch.h"
 #include "kernels/packed_layout.h"
+#include "kernels/unroll.h"
 
 namespace quantbench {
 namespace {
@@ -44,16 +46,6 @@ using packed_layout::kSuperBlockCols;
 using packed_layout::kSubBlockBytes;
 
 constexpr int kMaxTile = 8;  // activation rows sharing one decoded weight vector
-
-template <class F, int... I>
-inline __attribute__((always_inline)) void UnrollImpl(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
-// f(std::integral_constant<int, i>) for i = 0..N-1, fully unrolled with constant i.
-template <int N, class F>
-inline __attribute__((always_inline)) void Unroll(F&& f) {
-  UnrollImpl(std::forward<F>(f), std::make_integer_sequence<int, N>{});
-}
 
 // Codes of column group G (0..7) of the super-block at p, one byte per (row, column).
 template <int BITS, int G>
@@ -101,13 +93,9 @@ constexpr int kActTile = 8;
 constexpr int kPanelBlocks = 3;
 
 // Everything a task needs; built once per call.
-struct Problem {
+struct Problem : packed_layout::PlaneGeometry {
   const PackedMatrix* w;
   const GemmArgs* args;
-  int64_t padded_cols;
-  int64_t super_blocks;
-  int64_t row_block_bytes;
-  int64_t plane_bytes;
   // int8 activations, zero padded to padded_cols, stored in tiles of `q_tile` rows: tile t
   // (rows q_tile*t .. +h-1, h = min(q_tile, m - q_tile*t)) starts at q + q_tile*t*padded_cols
   // and holds, for each column group gi (4 columns), its h rows' 4 bytes one after the other
@@ -121,8 +109,6 @@ struct Problem {
   // columns goes through a zero-padded copy on the stack.
   const float* x = nullptr;
   int64_t x_stride = 0;
-  int64_t full_super_blocks = 0;  // cols / 32
-  int tail_cols = 0;              // cols % 32
 };
 
 // Epilogue of packed_gemm.h on 16 outputs (rows r0.., activation row m), then the store.
@@ -656,23 +642,6 @@ struct ChunkPlan {
   }
 };
 
-// Per-thread scratch for the quantized activations, kept between calls so a GEMV does not
-// pay an allocation; 64-byte aligned for the vector loads.
-struct Scratch {
-  std::unique_ptr<int8_t[], void (*)(void*)> q{nullptr, &std::free};
-  size_t q_bytes = 0;
-  std::vector<float> q_scale;
-  std::vector<int32_t> q_sum;
-  int8_t* Codes(size_t bytes) {
-    if (bytes > q_bytes) {
-      const size_t rounded = (bytes + 63) / 64 * 64;
-      q.reset(static_cast<int8_t*>(std::aligned_alloc(64, rounded)));
-      q_bytes = q == nullptr ? 0 : rounded;
-    }
-    return q.get();
-  }
-};
-
 }  // namespace
 
 absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
@@ -681,14 +650,9 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
   Problem pb;
   pb.w = &w;
   pb.args = &args;
-  pb.padded_cols = packed_layout::PaddedCols(w.cols);
-  pb.super_blocks = packed_layout::SuperBlocksPerRowBlock(w.cols);
-  pb.row_block_bytes = packed_layout::RowBlockBytes(w.bits, w.cols);
-  pb.plane_bytes = packed_layout::PlaneBytes(w.bits, w.rows, w.cols);
+  static_cast<packed_layout::PlaneGeometry&>(pb) = packed_layout::GeometryOf(w.bits, w.rows, w.cols);
   pb.x = args.x;
   pb.x_stride = args.x_stride;
-  pb.full_super_blocks = w.cols / kSuperBlockCols;
-  pb.tail_cols = static_cast<int>(w.cols % kSuperBlockCols);
   const int64_t m = args.m;
   const bool int8 = args.activations == GemmActivations::kInt8;
   const bool codebook = w.format == PackedFormat::kCodebook;
@@ -730,19 +694,14 @@ absl::Status PackedGemmAvx512(const PackedMatrix& w, const GemmArgs& args) {
 
   // The calling thread's scratch; OpenMP workers below must use these pointers, never the
   // name `scratch`, which would resolve to their own (empty) thread_local instance.
-  thread_local Scratch scratch;
+  thread_local Int8Scratch scratch;
   int8_t* q = nullptr;
   float* q_scale = nullptr;
   int32_t* q_sum = nullptr;
   if (int8) {
     pb.q_tile = codebook ? 1 : kActTile;
-    q = scratch.Codes(static_cast<size_t>(m * pb.padded_cols));
-    if (q == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "PackedGemm: cannot allocate ", m * pb.padded_cols, " bytes for int8 activations"));
-    }
-    scratch.q_scale.resize(static_cast<size_t>(m));
-    scratch.q_sum.resize(static_cast<size_t>(m));
+    if (auto s = scratch.Reserve(m, pb.padded_cols); !s.ok()) return s;
+    q = scratch.q.get();
     q_scale = scratch.q_scale.data();
     q_sum = scratch.q_sum.data();
     pb.q = q;

@@ -45,6 +45,21 @@ inline int64_t PlaneBytes(int bits, int64_t rows, int64_t cols) {
   return PaddedRows(rows) / kRowBlock * RowBlockBytes(bits, cols);
 }
 
+// The sizes a kernel walking a packed matrix needs, computed once per call.
+struct PlaneGeometry {
+  int64_t padded_cols;
+  int64_t super_blocks;  // per row block
+  int64_t row_block_bytes;
+  int64_t plane_bytes;
+  int64_t full_super_blocks;  // cols / 32: super-blocks without padding columns
+  int tail_cols;              // cols % 32
+};
+inline PlaneGeometry GeometryOf(int bits, int64_t rows, int64_t cols) {
+  return {PaddedCols(cols),       SuperBlocksPerRowBlock(cols), RowBlockBytes(bits, cols),
+          PlaneBytes(bits, rows, cols), cols / kSuperBlockCols,
+          static_cast<int>(cols % kSuperBlockCols)};
+}
+
 // Where code (r, k) of a plane lives: byte offsets of the (up to two) bit fields.
 struct CodeLocation {
   int64_t byte;  // offset of the byte holding the low bits
