@@ -21,7 +21,8 @@ PACKAGES=(
   python3-torchvision python3-onnx   # tools/export_torchvision.py (parity references; tests only)
   slurm-wlm munge          # .ci/checks.d/slurm.sh: a one-node SLURM cluster on loopback for the sharded sweep test
   clang-14 libclang-rt-14-dev        # --config=fuzz: libFuzzer + ASan/UBSan (fuzz/, .ci/checks.d/fuzz.sh)
-  libasan8 libubsan1 libtsan2        # --config=asan / --config=tsan with g++ (tools/sanitizers.sh)
+  libasan8 libubsan1                 # --config=asan with g++ (tools/sanitizers.sh)
+  libomp-14-dev                      # --config=tsan: clang's OpenMP runtime and its Archer tool for TSan
 )
 
 if [ "$(id -u)" -eq 0 ]; then
