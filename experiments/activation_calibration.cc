@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/status_macros.h"
+#include "networks/activation_pass.h"
 
 namespace quantbench {
 
@@ -36,14 +37,11 @@ absl::StatusOr<ActivationCalibrationResult> CalibrateActivations(Network& networ
     absl::Status s = observers[layer].Observe(values);
     if (!s.ok()) observe_status = Annotate(s, absl::StrCat("observing the input of ", layer));
   };
-  std::vector<float> scratch;
-  batch = std::max(1, batch);
-  for (int64_t start = 0; start < result.images; start += batch) {
-    const int rows = static_cast<int>(std::min<int64_t>(batch, result.images - start));
-    QB_ASSIGN_OR_RETURN(absl::Span<const float> input, data.Examples(start, rows, &scratch));  // JPEG sets stream
-    QB_RETURN_IF_ERROR(network.ObserveActivations(input, rows, observe));
-    QB_RETURN_IF_ERROR(observe_status);
-  }
+  // JPEG sets stream: one batch decoded at a time. After a failed observation `observe` ignores
+  // the remaining batches, and that error is returned before one of the pass.
+  const absl::Status pass = ObserveActivationsOverImages(network, data, result.images, batch, observe);
+  QB_RETURN_IF_ERROR(observe_status);
+  QB_RETURN_IF_ERROR(pass);
   for (const std::string& site : sites) {
     if (skip.count(site) != 0) {
       result.skipped.push_back(site);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/status_macros.h"
+#include "networks/activation_pass.h"
 #include "networks/dws_rescaling.h"
 
 namespace quantbench {
@@ -20,32 +21,31 @@ absl::StatusOr<nlohmann::json> ApplyDwsRescaling(const DwsRescaling& spec, Loade
   const std::vector<DepthwiseSeparablePair> pairs = FindDepthwiseSeparablePairs(graph);
   std::map<std::string, std::vector<float>> maxima;
   std::map<std::string, int> channels;
+  std::map<std::string, size_t> planes;  // H x W of the site's input (the depthwise output)
   for (const DepthwiseSeparablePair& p : pairs) {
     maxima[p.next].assign(p.channels, -INFINITY);
     channels[p.next] = p.channels;
+    for (const Layer& l : graph.layers) {
+      if (l.name == p.depthwise) planes[p.next] = static_cast<size_t>(l.shape.h) * l.shape.w;
+    }
   }
   const int64_t images = std::min<int64_t>(
       spec.calibration_images() > 0 ? spec.calibration_images() : kDefaultDwsCalibrationImages, calibration.count);
   if (images < 1) return absl::InvalidArgumentError("dws_rescaling: no calibration images");
-  std::vector<float> scratch;
-  batch = std::max(1, batch);
-  for (int64_t start = 0; start < images; start += batch) {
-    const int rows = static_cast<int>(std::min<int64_t>(batch, images - start));
-    QB_ASSIGN_OR_RETURN(absl::Span<const float> input, calibration.Examples(start, rows, &scratch));
-    // The tap's values are the site's input for the rows, plain N x C x H x W.
-    auto observe = [&](const std::string& site, absl::Span<const float> values) {
-      auto it = maxima.find(site);
-      if (it == maxima.end()) return;
-      const int c = channels[site];
-      const size_t plane = values.size() / (static_cast<size_t>(rows) * c);
-      std::vector<float>& m = it->second;
-      for (size_t i = 0; i < values.size(); ++i) {
-        const size_t k = (i / plane) % c;
-        m[k] = std::max(m[k], values[i]);
-      }
-    };
-    QB_RETURN_IF_ERROR(model->network->ObserveActivations(input, rows, observe));
-  }
+  // The tap's values are the site's input for the examples of one chunk, plain N x C x H x W
+  // (a chunk may hold fewer examples than a batch: the plane comes from the graph).
+  auto observe = [&](const std::string& site, absl::Span<const float> values) {
+    auto it = maxima.find(site);
+    if (it == maxima.end()) return;
+    const int c = channels[site];
+    const size_t plane = planes[site];
+    std::vector<float>& m = it->second;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const size_t k = (i / plane) % c;
+      m[k] = std::max(m[k], values[i]);
+    }
+  };
+  QB_RETURN_IF_ERROR(ObserveActivationsOverImages(*model->network, calibration, images, batch, observe));
   const float lock = spec.lock_threshold() > 0 ? spec.lock_threshold() : 5.9f;
   QB_ASSIGN_OR_RETURN(DwsRescalingReport report, RescaleDepthwiseSeparable(graph, &model->fp32, maxima, lock));
   *model->working = model->fp32;

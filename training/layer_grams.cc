@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/status_macros.h"
+#include "networks/activation_pass.h"
 
 namespace quantbench {
 namespace {
@@ -80,35 +81,29 @@ absl::StatusOr<std::map<std::string, LayerGram>> CollectLayerGrams(Network& netw
   }
   images = std::min(images, data.count);
   if (images < 1) return absl::InvalidArgumentError("layer Grams: no images");
-  batch = std::max(1, batch);
-  std::vector<float> scratch;
   Eigen::MatrixXf x, acc;
-  for (int64_t start = 0; start < images; start += batch) {
-    const int rows = static_cast<int>(std::min<int64_t>(batch, images - start));
-    QB_ASSIGN_OR_RETURN(absl::Span<const float> input, data.Examples(start, rows, &scratch));
-    auto observe = [&](const std::string& name, absl::Span<const float> values) {
-      auto it = sites.find(name);
-      if (it == sites.end()) return;
-      Site& s = it->second;
-      const int64_t per_image = s.in.NumElements();
-      const int64_t n = static_cast<int64_t>(values.size()) / per_image;
-      if (s.layer->kind == LayerKind::kDense) {
-        Eigen::Map<const Eigen::MatrixXf> features(values.data(), s.cols, n);
-        acc.setZero(s.cols, s.cols);
-        acc.selfadjointView<Eigen::Lower>().rankUpdate(features);
-        Flush(s, 0, acc);
-        s.columns += n;
-        return;
-      }
-      for (int64_t g = 0; g < s.groups; ++g) {
-        acc.setZero(s.cols, s.cols);
-        for (int64_t e = 0; e < n; ++e) AddConvColumns(s, values.data() + e * per_image, g, &x, &acc);
-        Flush(s, g, acc);
-      }
-      s.columns += n * s.layer->shape.h * s.layer->shape.w;
-    };
-    QB_RETURN_IF_ERROR(network.ObserveActivations(input, rows, observe));
-  }
+  auto observe = [&](const std::string& name, absl::Span<const float> values) {
+    auto it = sites.find(name);
+    if (it == sites.end()) return;
+    Site& s = it->second;
+    const int64_t per_image = s.in.NumElements();
+    const int64_t n = static_cast<int64_t>(values.size()) / per_image;
+    if (s.layer->kind == LayerKind::kDense) {
+      Eigen::Map<const Eigen::MatrixXf> features(values.data(), s.cols, n);
+      acc.setZero(s.cols, s.cols);
+      acc.selfadjointView<Eigen::Lower>().rankUpdate(features);
+      Flush(s, 0, acc);
+      s.columns += n;
+      return;
+    }
+    for (int64_t g = 0; g < s.groups; ++g) {
+      acc.setZero(s.cols, s.cols);
+      for (int64_t e = 0; e < n; ++e) AddConvColumns(s, values.data() + e * per_image, g, &x, &acc);
+      Flush(s, g, acc);
+    }
+    s.columns += n * s.layer->shape.h * s.layer->shape.w;
+  };
+  QB_RETURN_IF_ERROR(ObserveActivationsOverImages(network, data, images, batch, observe));
   std::map<std::string, LayerGram> out;
   for (auto& [name, s] : sites) {
     LayerGram g;
