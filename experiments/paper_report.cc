@@ -152,7 +152,7 @@ ClaimVerdict JudgeClaim(const Json& paper, const Json& claim, const ResultLookup
       absl::StrAppendFormat(&v.detail, "; saving %s%d bit(s)", baseline ? "" : "at least ", saving);
     }
   } else if (kind == "gap_vs_size") {
-    std::vector<std::string> gaps;
+    std::vector<std::string> gaps, names;
     std::vector<double> values;
     for (const Json& path : check["results"]) {
       const Json* sweep = results(path.get<std::string>());
@@ -172,7 +172,8 @@ ClaimVerdict JudgeClaim(const Json& paper, const Json& claim, const ResultLookup
       }
       const double gap = 100.0 * (*sweep)["fp32"][check.value("metric", "top1")].get<double>() - *q;
       values.push_back(gap);
-      gaps.push_back(absl::StrFormat("%s %.2f", (*sweep)["experiment"].get<std::string>(), gap));
+      names.push_back((*sweep)["experiment"].get<std::string>());
+      gaps.push_back(absl::StrFormat("%s %.2f", names.back(), gap));
     }
     // "Shrinks" is judged end to end; a gap that grows again between two sizes is named, so a
     // noisy or undertrained size cannot hide behind the first-vs-last comparison.
@@ -180,9 +181,7 @@ ClaimVerdict JudgeClaim(const Json& paper, const Json& claim, const ResultLookup
     std::vector<std::string> rises;
     for (size_t i = 1; i < values.size(); ++i) {
       if (values[i] > values[i - 1]) {
-        rises.push_back(absl::StrFormat("%s -> %s (+%.2f)", (*results(check["results"][i - 1].get<std::string>()))["experiment"].get<std::string>(),
-                                        (*results(check["results"][i].get<std::string>()))["experiment"].get<std::string>(),
-                                        values[i] - values[i - 1]));
+        rises.push_back(absl::StrFormat("%s -> %s (+%.2f)", names[i - 1], names[i], values[i] - values[i - 1]));
       }
     }
     v.verdict = !shrinks ? "does not hold" : rises.empty() ? "holds" : "holds end to end, not monotonically";
