@@ -2,7 +2,7 @@
 # Nightly-style sanitizer run (too slow for .ci/run's 30 minutes on 2 cores: a full rebuild
 # per sanitizer). Each step is a separate Bazel configuration (.bazelrc), so the normal build's
 # outputs are untouched:
-#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (g++), the whole test suite;
+#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (clang-14), the whole test suite;
 #   tsan  ThreadSanitizer (clang-14, libomp + Archer) over the threaded kernels, convs and trainer
 #         tests, then a canary race that must be reported.
 #   fuzz  every libFuzzer target for $QUANTBENCH_FUZZ_SECONDS (default 600) each.
