@@ -2,6 +2,8 @@
 //
 //   bazel run //training:bench                       # ResNet-20 at batch 128, 1 and 2 threads
 //   bazel run //training:bench -- --threads=2 --steps=20 --net=cifar_resnet32
+//   bazel run //training:bench -- --net=resiliency_cnn --variant=width_multiplier=0.25 \
+//       --threads=1 --torch_python= --mlp_data=
 //
 // One step = TrainableGraph forward (kTrain) + softmax cross-entropy + backward + SGD
 // (Nesterov 0.9, weight decay 5e-4) on random N(0, 1) images, exactly what tools/
@@ -34,6 +36,8 @@
 #include "training/trainer.h"
 
 ABSL_FLAG(std::string, net, "cifar_resnet20", "registered CIFAR architecture");
+ABSL_FLAG(std::string, variant, "",
+          "architecture variant as key=value pairs, comma separated (e.g. width_multiplier=0.25)");
 ABSL_FLAG(std::string, threads, "1,2", "comma-separated thread counts");
 ABSL_FLAG(int, batch, 128, "batch size");
 ABSL_FLAG(int, steps, 10, "timed steps (after 3 warm-up steps)");
@@ -125,13 +129,23 @@ int Run() {
   const std::string net_name = absl::GetFlag(FLAGS_net);
   ArchitectureOptions options;
   options.num_classes = 10;
+  for (absl::string_view kv : absl::StrSplit(absl::GetFlag(FLAGS_variant), ',', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> pair = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (pair.first.empty() || pair.second.empty()) {
+      std::fprintf(stderr, "bench: --variant: '%s' is not key=value\n", std::string(kv).c_str());
+      return 1;
+    }
+    options.variant[pair.first] = pair.second;
+  }
   absl::StatusOr<Graph> graph = ArchitectureRegistry::Global().Build(net_name, options);
   if (!graph.ok()) {
     std::fprintf(stderr, "bench: %s\n", std::string(graph.status().message()).c_str());
     return 1;
   }
   const int batch = absl::GetFlag(FLAGS_batch), steps = absl::GetFlag(FLAGS_steps);
-  std::printf("## Training throughput: %s, batch %d, %d timed steps (median)\n\n", net_name.c_str(), batch, steps);
+  std::printf("## Training throughput: %s%s%s, batch %d, %d timed steps (median)\n\n", net_name.c_str(),
+              absl::GetFlag(FLAGS_variant).empty() ? "" : " ", absl::GetFlag(FLAGS_variant).c_str(), batch,
+              steps);
   std::printf("| threads | ours img/s | forward ms | backward ms | update ms | PyTorch 1.13 img/s | ours / PyTorch |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|\n");
   for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_threads), ',')) {

@@ -151,6 +151,7 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
     std::vector<WeightCopy> weight_copies;
     std::map<std::pair<int, bool>, std::vector<memory>> conversions;
     std::vector<memory> temps;
+    std::vector<std::pair<int, memory>> backward_copies;  // BackwardCopy's, with their role
     std::vector<bool> grad_started;  // build time, per 2 * value + hooked
     std::vector<int> fused_into_batchnorm;  // per ReLU layer: the BatchNorm computing it, or -1
     std::vector<bool> backward_reads_output;  // per layer: its backward reads its own output
@@ -209,16 +210,26 @@ class OneDnnTrainableGraph : public TrainableGraphBase {
   // The weights in layout `desc`: the plain user memory itself, or a copy refreshed by a
   // reorder in the sync steps.
   memory WeightsIn(Plan& p, const memory& user, const memory::desc& desc);
-  // The backward of conv / dense layer i (reading its input, or the hooked version, as `src`):
-  // backward-weights (+ bias) into the store's layout, then backward-data into the input's
-  // gradient.
+  // The two backward primitives of a conv / dense layer and the layouts they chose. Each was
+  // created with format_tag::any for every tensor, so it may want its src and diff_dst in
+  // other layouts than the forward made them (see the conv case of BuildLayer).
+  struct WeightedBackward {
+    dnnl::primitive weights;  // backward-weights (+ bias)
+    memory::desc src, diff_weights, weights_diff_dst;
+    dnnl::primitive data;  // backward-data
+    memory::desc data_weights, data_diff_dst, diff_src;
+  };
+  // The backward of conv / dense layer i (reading its input, or the hooked version, as `src`,
+  // in the forward's layout): backward-weights (+ bias) into the store's layout, then
+  // backward-data into the input's gradient; reorders into the layouts they chose first.
   void EmitWeightedBackward(Plan& p, int i, bool hooked, const memory& src,
                             const memory::desc& w_plain, const memory::desc* b_md,
-                            const dnnl::primitive& backward_weights,
-                            const memory::desc& diff_weights_desc,
-                            const dnnl::primitive& backward_data,
-                            const memory::desc& data_weights_desc,
-                            const memory::desc& diff_src_desc);
+                            const WeightedBackward& b);
+  // `from` in layout `desc`: `from` itself, or a scratch memory (one per (role, layout),
+  // shared by all layers: it is read only by the primitives right after the reorder that this
+  // appends to the backward steps).
+  memory BackwardCopy(Plan& p, int role, const memory& from, const memory::desc& desc,
+                      bool dinput_only);
 
   dnnl::engine engine_;
   dnnl::stream stream_;
@@ -360,19 +371,37 @@ void OneDnnTrainableGraph::BuildHookBackward(Plan& p, int v) {
   Contribute(p, v, false, dx);
 }
 
-void OneDnnTrainableGraph::EmitWeightedBackward(
-    Plan& p, int i, bool hooked, const memory& src, const memory::desc& w_plain,
-    const memory::desc* b_md, const dnnl::primitive& backward_weights,
-    const memory::desc& diff_weights_desc, const dnnl::primitive& backward_data,
-    const memory::desc& data_weights_desc, const memory::desc& diff_src_desc) {
+memory OneDnnTrainableGraph::BackwardCopy(Plan& p, int role, const memory& from,
+                                          const memory::desc& desc, bool dinput_only) {
+  if (from.get_desc() == desc) return from;
+  memory to;
+  for (const auto& [r, m] : p.backward_copies) {
+    if (r == role && m.get_desc() == desc) to = m;
+  }
+  if (!to) {
+    to = memory(desc, engine_);
+    p.backward_copies.emplace_back(role, to);
+  }
+  Step s = Reorder(from, to, false);
+  s.dinput_only = dinput_only;
+  p.bwd.push_back(std::move(s));
+  return to;
+}
+
+void OneDnnTrainableGraph::EmitWeightedBackward(Plan& p, int i, bool hooked, const memory& src,
+                                                const memory::desc& w_plain,
+                                                const memory::desc* b_md,
+                                                const WeightedBackward& b) {
   const int v = graph_.layers[i].inputs[0];
   LayerMems& m = p.lm[i];
+  enum Role { kSrc, kDiffDstWeights, kDiffDstData };
   m.dweight = memory(w_plain, engine_, DNNL_MEMORY_NONE);
-  const memory dw =
-      diff_weights_desc == w_plain ? m.dweight : memory(diff_weights_desc, engine_);
+  const memory dw = b.diff_weights == w_plain ? m.dweight : memory(b.diff_weights, engine_);
+  const memory w_src = BackwardCopy(p, kSrc, src, b.src, false);
+  const memory w_diff_dst = BackwardCopy(p, kDiffDstWeights, Grad(p, i), b.weights_diff_dst, false);
   Step ws;
-  ws.primitive = backward_weights;
-  ws.args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, Grad(p, i)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+  ws.primitive = b.weights;
+  ws.args = {{DNNL_ARG_SRC, w_src}, {DNNL_ARG_DIFF_DST, w_diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
   if (b_md != nullptr) {
     m.dbias = memory(*b_md, engine_, DNNL_MEMORY_NONE);
     ws.args[DNNL_ARG_DIFF_BIAS] = m.dbias;
@@ -380,11 +409,14 @@ void OneDnnTrainableGraph::EmitWeightedBackward(
   p.bwd.push_back(std::move(ws));
   if (!(dw == m.dweight)) p.bwd.push_back(Reorder(dw, m.dweight, false));
 
-  auto [target, direct] = GradTarget(p, v, hooked, diff_src_desc);
+  const memory d_diff_dst = b.data_diff_dst == w_diff_dst.get_desc()
+                                ? w_diff_dst
+                                : BackwardCopy(p, kDiffDstData, Grad(p, i), b.data_diff_dst, v == 0);
+  auto [target, direct] = GradTarget(p, v, hooked, b.diff_src);
   Step ds;
-  ds.primitive = backward_data;
-  ds.args = {{DNNL_ARG_DIFF_DST, Grad(p, i)},
-             {DNNL_ARG_WEIGHTS, WeightsIn(p, m.weight, data_weights_desc)},
+  ds.primitive = b.data;
+  ds.args = {{DNNL_ARG_DIFF_DST, d_diff_dst},
+             {DNNL_ARG_WEIGHTS, WeightsIn(p, m.weight, b.data_weights)},
              {DNNL_ARG_DIFF_SRC, target}};
   ds.dinput_only = v == 0;
   p.bwd.push_back(std::move(ds));
@@ -439,24 +471,33 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
       }
       p.fwd.push_back(std::move(s));
       if (!train) break;
-      backward->push_back([this, &p, i, hk, pd, src, w_plain, w_any, b_md, strides, dil, pad_l,
-                           pad_r, alg]() {
+      // The backward primitives choose their own layouts (format_tag::any for src, diff_src,
+      // weights and diff_dst) instead of inheriting the forward's: the forward of a conv with
+      // few input channels (e.g. 3 or 8) reads plain NCHW src, a layout for which oneDNN 2.6
+      // has no jit backward-data (and, at 8 channels, no jit backward-weights), and with it
+      // fixed it falls back to the scalar ref:any implementation (resiliency CNN at x0.25,
+      // batch 128: backward 5.0 s per step with ref, 10 ms with jit; training/README.md). With any it picks jit kernels
+      // (nChw16c backward-data, nChw8c / plain backward-weights); the src and diff_dst are
+      // reordered into those layouts where they differ. Where the forward's layouts are
+      // what the backward wants too (16-channel multiples: ResNets, MobileNet) nothing is added.
+      backward->push_back([this, &p, i, hk, pd, src, src_any, w_plain, w_any, b_md, strides, dil,
+                           pad_l, pad_r, alg, n]() {
         const Layer& l = graph_.layers[i];
+        const memory::desc dst_any = AnyDesc(l.shape, n);
         const dnnl::convolution_backward_weights::desc wd =
-            l.bias ? dnnl::convolution_backward_weights::desc(alg, pd.src_desc(), w_any, b_md,
-                                                              pd.dst_desc(), strides, dil, pad_l,
-                                                              pad_r)
-                   : dnnl::convolution_backward_weights::desc(alg, pd.src_desc(), w_any,
-                                                              pd.dst_desc(), strides, dil, pad_l,
-                                                              pad_r);
+            l.bias ? dnnl::convolution_backward_weights::desc(alg, src_any, w_any, b_md, dst_any,
+                                                              strides, dil, pad_l, pad_r)
+                   : dnnl::convolution_backward_weights::desc(alg, src_any, w_any, dst_any,
+                                                              strides, dil, pad_l, pad_r);
         const dnnl::convolution_backward_weights::primitive_desc wpd(wd, engine_, pd);
-        const dnnl::convolution_backward_data::desc dd(alg, pd.src_desc(), w_any, pd.dst_desc(),
-                                                       strides, dil, pad_l, pad_r);
+        const dnnl::convolution_backward_data::desc dd(alg, src_any, w_any, dst_any, strides, dil,
+                                                       pad_l, pad_r);
         const dnnl::convolution_backward_data::primitive_desc dpd(dd, engine_, pd);
         EmitWeightedBackward(p, i, hk, src, w_plain, l.bias ? &b_md : nullptr,
-                             dnnl::convolution_backward_weights(wpd), wpd.diff_weights_desc(),
-                             dnnl::convolution_backward_data(dpd), dpd.weights_desc(),
-                             dpd.diff_src_desc());
+                             {dnnl::convolution_backward_weights(wpd), wpd.src_desc(),
+                              wpd.diff_weights_desc(), wpd.diff_dst_desc(),
+                              dnnl::convolution_backward_data(dpd), dpd.weights_desc(),
+                              dpd.diff_dst_desc(), dpd.diff_src_desc()});
       });
       break;
     }
@@ -751,9 +792,10 @@ absl::Status OneDnnTrainableGraph::BuildLayer(Plan& p, int i,
         const dnnl::inner_product_backward_data::desc dd(pd.src_desc(), w_any, pd.dst_desc());
         const dnnl::inner_product_backward_data::primitive_desc dpd(dd, engine_, pd);
         EmitWeightedBackward(p, i, hk, src, w_plain, &b_md,
-                             dnnl::inner_product_backward_weights(wpd), wpd.diff_weights_desc(),
-                             dnnl::inner_product_backward_data(dpd), dpd.weights_desc(),
-                             dpd.diff_src_desc());
+                             {dnnl::inner_product_backward_weights(wpd), wpd.src_desc(),
+                              wpd.diff_weights_desc(), wpd.diff_dst_desc(),
+                              dnnl::inner_product_backward_data(dpd), dpd.weights_desc(),
+                              dpd.diff_dst_desc(), dpd.diff_src_desc()});
       });
       break;
     }

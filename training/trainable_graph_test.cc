@@ -217,6 +217,22 @@ TEST(TrainableGraphBackendsTest, AddThenReluWithPaddedAndUnpaddedChannelBlocks) 
   }
 }
 
+// The resiliency CNN's small-channel convs (x0.25: 3 -> 8 -> 8 -> 16 maps, 5x5 'same', bias,
+// ReLU, 2x2 max pool) on an odd 11 x 13 input: the convs whose backward primitives choose
+// layouts other than the forward's (nChw16c backward-data, nChw8c backward-weights, with src /
+// diff_dst reordered into them) against the scalar reference, dinput included.
+TEST(TrainableGraphBackendsTest, SmallChannelConvStackInBackwardLayouts) {
+  CompareBackends(OneLayerGraph(
+                      [](GraphBuilder& b, int x) {
+                        int y = b.MaxPool(b.Relu(b.Conv(x, "conv1", 8, 5, 1, 2, 1, true)), 2, 2, 0);
+                        y = b.MaxPool(b.Relu(b.Conv(y, "conv2", 8, 5, 1, 2, 1, true)), 2, 2, 0);
+                        y = b.Relu(b.Conv(y, "conv3", 16, 5, 1, 2, 1, true));
+                        return b.Dense(b.Flatten(y), "fc", 10);
+                      },
+                      3, 11, 13),
+                  "3 -> 8 -> 8 -> 16 conv stack");
+}
+
 // Every layer kind: residual add, depthwise conv, pooling, option-A shortcut (subsampling
 // max pool + PadChannels), concat, dense, ReLU and ReLU6, BatchNorm everywhere.
 Graph SmallGraph() {
