@@ -296,7 +296,9 @@ TEST(AdjustableThresholdAsymmetricTest, GradientsMatchFrozenRoundingSurrogate) {
       const double tl = lo + at * range;
       return std::pair<double, double>(tl, ar * range / qmax);
     };
-    const auto [tl0, step0] = grid(params[2 * k], params[2 * k + 1]);
+    // Plain copies, not a structured binding: C++17 lambdas cannot capture bindings (clang rejects it).
+    const auto grid0 = grid(params[2 * k], params[2 * k + 1]);
+    const double tl0 = grid0.first, step0 = grid0.second;
     const double z0 = std::round(tl0 / step0);
     const double e = z0 - tl0 / step0;
     auto surrogate = [&](double at, double ar) {
