@@ -23,7 +23,8 @@ passed=0 failed=0 summary=()
 for step in "${steps[@]}"; do
   start=$(date +%s)
   case "$step" in
-    asan) nice -n 5 bazel test --config=asan --jobs=2 //... ;;
+    # --keep_going: one target that fails to build must not hide the results of all the others.
+    asan) nice -n 5 bazel test --config=asan --jobs=2 --keep_going //... ;;
     # clang + libomp + Archer (.bazelrc build:tsan) make OpenMP's barriers visible to TSan;
     # tools/tsan.supp hides only uninstrumented libraries' internals. The canary (a deliberate
     # race in an OpenMP loop) must be reported, or the setup would be blind and the step fails.
